@@ -1,0 +1,55 @@
+"""Answer: ranked candidates → an extractive answer with citation markers, or an honest abstention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qa.index import LoadedIndex
+from qa.retrieve import Candidate
+from qa.types import Answer, Hit
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Score cut-offs for the dense cosine of the best unit (all-MiniLM-L6-v2)."""
+
+    answer: float = 0.40  # below: abstain
+    strong: float = 0.55  # at or above: "strong"
+    second_margin: float = 0.06  # a second passage joins the answer if this close to the first
+
+
+def confidence_label(score: float, t: Thresholds) -> str:
+    if score >= t.strong:
+        return "strong"
+    if score >= t.answer:
+        return "possible"
+    return "weak"
+
+
+def make_hits(index: LoadedIndex, candidates: list[Candidate], t: Thresholds) -> list[Hit]:
+    hits = []
+    for rank, c in enumerate(candidates, 1):
+        p = index.passages[c.row]
+        if c.sentence >= 0:
+            u = index.units[c.sentence]
+            hl, hs, he = u.text, u.start, u.end
+        else:
+            hl, hs, he = p.text, 0, len(p.text)
+        hits.append(Hit(p, c.score, rank, hl, hs, he, confidence_label(c.score, t)))
+    return hits
+
+
+def compose(question: str, searched: str, hits: list[Hit], t: Thresholds, *, mode: str,
+            notices: list[str] | None = None) -> Answer:
+    """The answer is the best sentence of the top passage, cited [1]; a close second adds [2]."""
+    notices = list(notices or [])
+    if not hits or hits[0].score < t.answer:
+        notices.append("No passage in the reports answers this question well enough; "
+                       "the nearest passages are listed as weak matches.")
+        weak = tuple(Hit(h.passage, h.score, h.rank, h.highlight, h.highlight_start, h.highlight_end, "weak")
+                     for h in hits)
+        return Answer(question, searched, None, True, weak, tuple(notices), mode)
+    parts = [f"{hits[0].highlight} [1]"]
+    if len(hits) > 1 and hits[1].score >= t.strong and hits[0].score - hits[1].score <= t.second_margin:
+        parts.append(f"{hits[1].highlight} [2]")
+    return Answer(question, searched, " ".join(parts), False, tuple(hits), tuple(notices), mode)

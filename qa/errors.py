@@ -1,0 +1,33 @@
+"""Domain errors. `qa/` raises these; the CLI and the UI turn them into plain words."""
+
+
+class QAError(Exception):
+    """Base class for every error this package raises on purpose."""
+
+
+class CorpusEmpty(QAError):
+    """The corpus folder holds no readable report."""
+
+
+class CorpusMissing(QAError):
+    """The corpus folder does not exist."""
+
+
+class IndexUnusable(QAError):
+    """The index on disk is missing, stale or unreadable; `reason` says which, in plain words."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class IndexBusy(QAError):
+    """Another process holds the index build lock."""
+
+
+class BadQuestion(QAError):
+    """The question cannot be searched (empty, only whitespace or control characters)."""
+
+
+class ModelUnavailable(QAError):
+    """The embedding model could not be loaded."""

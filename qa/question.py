@@ -1,0 +1,74 @@
+"""Questions: cleaning user input, and resolving follow-ups against earlier questions.
+
+A follow-up ("And how many people fell below it?") is searched together with the topic of the
+conversation; a self-contained question is searched as asked. No language model: the rules look for
+words that point back (it, they, this, 它, 其 …) and for questions too short to stand alone.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from qa.errors import BadQuestion
+
+MAX_QUESTION_CHARS = 1000
+
+STOPWORDS = frozenset("""
+a an the and or but of to in on at by for with from into about as is are was were be been being do does
+did done have has had what which who whom whose when where why how many much more most less least some
+any all each every other than then so such very can could would should will shall may might must this
+that these those there here it its they them their theirs he him his she her hers we us our you your
+i me my not no nor also too just only again further please tell say said give show list explain
+describe know find get got make made set same one ones s t did
+""".split())
+
+_POINTERS_EN = re.compile(
+    r"\b(it|its|it's|they|them|their|theirs|this|that|these|those|there|he|him|his|she|her|"
+    r"the same|the former|the latter|such|then)\b", re.I)
+_OPENERS_EN = re.compile(r"^\s*(and|but|also|so|what about|how about|and what|what else|why|how come)\b", re.I)
+_POINTERS_ZH = re.compile(r"[它其该此这那他她]|他们|它们|这些|那些|上述|同年|那么|呢[？?]?$")
+_CONTROL = {"Cc", "Cf", "Cs", "Co", "Cn"}
+
+
+def clean_question(raw: str) -> tuple[str, list[str]]:
+    """Normalise a user question; returns (question, notices). Raises BadQuestion if nothing is left."""
+    notices: list[str] = []
+    if not isinstance(raw, str):
+        raise BadQuestion("the question must be text")
+    text = "".join(ch if unicodedata.category(ch) not in _CONTROL else " " for ch in raw)
+    text = " ".join(text.split())
+    if not text:
+        raise BadQuestion("the question is empty")
+    if not any(ch.isalnum() for ch in text):
+        raise BadQuestion("the question has no words to search for")
+    if len(text) > MAX_QUESTION_CHARS:
+        notices.append(f"The question was {len(text):,} characters long; only the first "
+                       f"{MAX_QUESTION_CHARS:,} were searched.")
+        text = text[:MAX_QUESTION_CHARS]
+    return text, notices
+
+
+def content_words(text: str) -> list[str]:
+    """Words that carry the topic: not stop words, not pointers. CJK runs are kept whole."""
+    words = re.findall(r"[A-Za-z][\w\-’']*|\d[\d,.]*|[\u3400-\u9fff]+", text)
+    return [w for w in words if w.lower() not in STOPWORDS]
+
+
+def needs_context(question: str) -> bool:
+    """True when the question points back to earlier turns and cannot be searched alone."""
+    if _OPENERS_EN.search(question) or _POINTERS_EN.search(question) or _POINTERS_ZH.search(question):
+        return True
+    return len(content_words(question)) <= 1
+
+
+def resolve(question: str, history: list[str] | None) -> str:
+    """The query to search: the question, plus the topic of earlier turns if it needs it."""
+    history = [h for h in (history or []) if h and h.strip()]
+    if not history or not needs_context(question):
+        return question
+    previous = resolve(history[-1], history[:-1])
+    topic = [w for w in content_words(previous) if w.lower() not in {c.lower() for c in content_words(question)}]
+    if not topic:
+        return question
+    return f"{question} ({' '.join(topic)})"

@@ -1,0 +1,139 @@
+"""Small frozen dataclasses carried from ingest to the UI.
+
+`Passage` is the unit of citation (one paragraph of a report). `Unit` is the unit of embedding (a
+sentence or a window of sentences inside one passage): FAISS row *i* is unit *i*, and every unit
+points back to its passage by position in the passage list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Passage:
+    id: str
+    doc: str
+    title: str
+    section: str | None
+    paragraph: int  # 1-based paragraph number within the document
+    start: int  # character offsets into the source text: source[start:end] == text
+    end: int
+    text: str
+    page: int | None = None  # 1-based page for paged formats (PDF), else None
+    year: int | None = None  # the report's year where the text or file name shows one
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> "Passage":
+        return Passage(**{k: d[k] for k in Passage.__dataclass_fields__ if k in d})
+
+    def citation(self) -> str:
+        """`Report title › Section ¶n` — how a passage is cited everywhere."""
+        parts = [f"{self.title} ({self.year})" if self.year and str(self.year) not in self.title else self.title]
+        if self.section:
+            parts.append(self.section)
+        return " › ".join(parts) + f" ¶{self.paragraph}" + (f", p. {self.page}" if self.page else "")
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    path: str  # relative to the corpus folder
+    title: str
+    sha256: str
+    passages: tuple[Passage, ...]
+    dropped: tuple[str, ...] = ()  # boilerplate lines left out (site chrome)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Corpus:
+    documents: tuple[Document, ...]
+    skipped: tuple[Skipped, ...] = ()
+
+    @property
+    def passages(self) -> list[Passage]:
+        return [p for d in self.documents for p in d.passages]
+
+    @property
+    def file_hashes(self) -> dict[str, str]:
+        return {d.path: d.sha256 for d in self.documents}
+
+
+@dataclass(frozen=True)
+class Sentence:
+    start: int  # offsets relative to the passage text
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Unit:
+    passage: int  # row of the passage in the passage list
+    start: int  # offsets relative to the passage text
+    end: int
+    kind: str  # "sentence" or "window"
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    passage: Passage
+    score: float
+    rank: int
+    highlight: str
+    highlight_start: int  # offsets relative to the passage text
+    highlight_end: int
+    confidence: str = "weak"  # plain label: strong / possible / weak
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    searched: str
+    answer: str | None
+    abstained: bool
+    hits: tuple[Hit, ...]
+    notices: tuple[str, ...] = field(default=())
+    mode: str = "dense"
+
+    def to_json(self) -> dict:
+        """The JSON object of `python -m qa ask --json` and of the app's `ask` endpoint."""
+        return {
+            "question": self.question,
+            "searched": self.searched,
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "notices": list(self.notices),
+            "mode": self.mode,
+            "passages": [
+                {
+                    "rank": h.rank,
+                    "id": h.passage.id,
+                    "doc": h.passage.doc,
+                    "title": h.passage.title,
+                    "section": h.passage.section,
+                    "paragraph": h.passage.paragraph,
+                    "start": h.passage.start,
+                    "end": h.passage.end,
+                    "score": round(h.score, 4),
+                    "confidence": h.confidence,
+                    "citation": h.passage.citation(),
+                    "page": h.passage.page,
+                    "year": h.passage.year,
+                    "text": h.passage.text,
+                    "highlight": h.highlight,
+                    "highlight_start": h.highlight_start,
+                    "highlight_end": h.highlight_end,
+                }
+                for h in self.hits
+            ],
+        }
