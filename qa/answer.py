@@ -11,11 +11,20 @@ from qa.types import Answer, Hit
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Score cut-offs for the dense cosine of the best unit (all-MiniLM-L6-v2)."""
+    """Score cut-offs on a mode's ranking score (tuned on the tuning half of the shipped set)."""
 
     answer: float = 0.40  # below: abstain
     strong: float = 0.55  # at or above: "strong"
     second_margin: float = 0.06  # a second passage joins the answer if this close to the first
+
+
+# Per mode, and for questions answered across languages (scored by the multilingual model).
+THRESHOLDS = {
+    "dense": Thresholds(0.40, 0.55, 0.06),
+    "bm25": Thresholds(0.99, 2.0, 0.0),  # BM25 is normalised per query: it cannot tell "nothing" apart
+    "hybrid": Thresholds(0.62, 0.85, 0.08),
+    "hybrid-cross": Thresholds(0.30, 0.42, 0.04),
+}
 
 
 def confidence_label(score: float, t: Thresholds) -> str:
@@ -40,10 +49,12 @@ def make_hits(index: LoadedIndex, candidates: list[Candidate], t: Thresholds) ->
 
 
 def compose(question: str, searched: str, hits: list[Hit], t: Thresholds, *, mode: str,
-            notices: list[str] | None = None) -> Answer:
-    """The answer is the best sentence of the top passage, cited [1]; a close second adds [2]."""
+            notices: list[str] | None = None, refuse: bool = False) -> Answer:
+    """The answer is the best sentence of the top passage, cited [1]; a close second adds [2].
+
+    Abstains (answer None) when the best score is under the mode's threshold or `refuse` is set."""
     notices = list(notices or [])
-    if not hits or hits[0].score < t.answer:
+    if refuse or not hits or hits[0].score < t.answer:
         notices.append("No passage in the reports answers this question well enough; "
                        "the nearest passages are listed as weak matches.")
         weak = tuple(Hit(h.passage, h.score, h.rank, h.highlight, h.highlight_start, h.highlight_end, "weak")

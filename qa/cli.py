@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history", action="append", default=[], metavar="EARLIER_QUESTION",
                    help="an earlier question of the conversation (repeatable, oldest first)")
     p.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
-    p.add_argument("--mode", default=None, help="retrieval mode")
+    p.add_argument("--mode", default=None, choices=("dense", "bm25", "hybrid"),
+                   help="retrieval mode (default: hybrid)")
     p.add_argument("--doc", action="append", default=None, help="restrict to a document id (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("faiss", "faiss.loader", "sentence_transformers", "httpx", "jieba"):
+    for noisy in ("faiss", "faiss.loader", "sentence_transformers", "httpx", "jieba", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     handler = {"index": cmd_index, "ask": cmd_ask}.get(args.command) or args.handler
     try:

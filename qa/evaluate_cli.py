@@ -1,16 +1,100 @@
-"""`python -m qa eval` — registered by the CLI; the evaluation itself lives in qa/evaluate.py."""
+"""`python -m qa eval` — registered by the CLI; the evaluation itself lives in qa/evaluate.py and qa/beir.py."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
+from qa.errors import UnknownMode
+
 
 def add_parser(sub, common) -> None:
-    p = sub.add_parser("eval", help="measure retrieval accuracy on a question set")
+    p = sub.add_parser("eval", help="measure retrieval accuracy on a question set or a BEIR benchmark",
+                       description="Run a question set (default: corpus/*.questions.jsonl) through every "
+                                   "retrieval mode and print metrics overall, per question type, and the failures.")
     common(p)
-    p.set_defaults(handler=lambda args: _not_yet())
+    p.add_argument("--questions", type=Path, action="append", default=None, metavar="FILE",
+                   help="question file in JSON lines (repeatable; default: the corpus's *.questions.jsonl)")
+    p.add_argument("--mode", nargs="+", action="extend", default=None, metavar="MODE",
+                   help="retrieval mode(s) to compare (default: all)")
+    p.add_argument("-k", type=int, default=None,
+                   help="passages retrieved per question (default 10; BEIR: 100)")
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.add_argument("--plot", type=Path, metavar="FILE.png", help="write a chart: Recall@k per mode, Hit@1 per type")
+    p.add_argument("--run", type=Path, metavar="FILE", help="write a TREC run file (one per mode when several)")
+    p.add_argument("--failures", type=int, default=30, metavar="N", help="failures listed per mode (default 30)")
+    p.add_argument("--beir", type=Path, metavar="DIR", help="evaluate on a BEIR dataset folder instead")
+    p.add_argument("--split", default="test", help="BEIR qrels split (default: test)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="BEIR: only the first N queries (smoke test)")
+    p.add_argument("--cache", type=Path, default=None, metavar="DIR", help="BEIR index cache (default: .cache/beir)")
+    p.set_defaults(handler=run_eval)
 
 
-def _not_yet() -> int:
-    import sys
+def _modes(requested: list[str] | None) -> list[str]:
+    from qa.retrieve import MODES
 
-    print("error: evaluation is not available yet", file=sys.stderr)
-    return 2
+    modes = list(dict.fromkeys(requested or MODES))
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise UnknownMode(f"unknown mode {', '.join(unknown)}; choose from {', '.join(MODES)}")
+    return modes
+
+
+def run_eval(args) -> int:
+    if args.k is not None and args.k < 1:
+        print("error: -k must be at least 1", file=sys.stderr)
+        return 2
+    modes = _modes(args.mode)
+    if args.beir:
+        return _run_beir(args, modes)
+    return _run_questions(args, modes)
+
+
+def _run_questions(args, modes: list[str]) -> int:
+    from qa.cli import _open
+    from qa.errors import QuestionFileInvalid
+    from qa.evaluate import cache_path, evaluate, plot, questions_digest, save_report, write_runs
+    from qa.questions import check_against_passages, load_question_files, question_files
+
+    paths = args.questions or question_files(args.corpus)
+    if not paths:
+        raise QuestionFileInvalid(f"no question file given and none (*.questions.jsonl) in {args.corpus}")
+    questions = load_question_files(paths)
+    qa = _open(args)
+    for problem in check_against_passages(questions, qa.passages):
+        print(f"warning: {problem}", file=sys.stderr)
+    meta = {"source": ", ".join(str(p) for p in paths), "questions_sha256": questions_digest(paths)}
+    report = evaluate(qa, questions, modes, progress=not args.quiet, k=args.k or 10, meta=meta)
+    if not args.questions:  # the shipped set: keep the result for the app's Evaluation tab
+        save_report(report, cache_path(args.index))
+    if args.run:
+        for path in write_runs(report, args.run):
+            print(f"Run file: {path}", file=sys.stderr)
+    if args.plot:
+        print(f"Chart: {plot(report, args.plot)}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        print(report.to_markdown(failures=args.failures))
+    return 0
+
+
+def _run_beir(args, modes: list[str]) -> int:
+    from qa.beir import DEFAULT_CACHE, evaluate_beir, load_beir, open_beir_index
+    from qa.embed import SentenceTransformerEmbedder
+    from qa.metrics import write_trec_run
+
+    data = load_beir(args.beir, args.split, args.limit)
+    embedder = SentenceTransformerEmbedder(args.model)
+    index, built = open_beir_index(data, embedder, args.cache or DEFAULT_CACHE, progress=not args.quiet)
+    if built and not args.quiet:
+        print(f"Indexed {len(index.passages)} documents into {index.folder.parent}", file=sys.stderr)
+    report = evaluate_beir(data, index, embedder, modes, k=args.k or 100, progress=not args.quiet)
+    if args.run:
+        for mode, run in report.runs.items():
+            target = args.run if len(modes) == 1 else args.run.with_name(f"{args.run.stem}.{mode}{args.run.suffix or '.trec'}")
+            write_trec_run(target, run, f"qa-{mode}")
+            print(f"Run file: {target}", file=sys.stderr)
+    print(json.dumps(report.to_json(), ensure_ascii=False) if args.json else report.to_markdown())
+    return 0

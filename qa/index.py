@@ -55,6 +55,7 @@ class LoadedIndex:
     units: list[Unit]
     faiss_index: object
     vectors: np.ndarray  # unit vectors, row i == FAISS row i (normalised)
+    xling_vectors: np.ndarray | None = None  # cross-lingual unit vectors (same rows), if built
 
     def passage_index(self) -> dict[str, int]:
         return {p.id: i for i, p in enumerate(self.passages)}
@@ -122,7 +123,8 @@ def build_lock(index_dir: Path):
 
 
 def build_index(corpus: Corpus, hashes: dict[str, str], embedder: Embedder, index_dir: Path, *,
-                reason: str = "build requested", progress: bool = False) -> BuildReport:
+                reason: str = "build requested", progress: bool = False,
+                xling: Embedder | None = None) -> BuildReport:
     """Embed every unit of the corpus and switch the new index in atomically. Caller holds the lock."""
     import faiss
 
@@ -135,6 +137,7 @@ def build_index(corpus: Corpus, hashes: dict[str, str], embedder: Embedder, inde
         raise ValueError(f"embedder returned shape {vectors.shape}, expected ({len(units)}, {embedder.dim})")
     index = faiss.IndexFlatIP(embedder.dim)
     index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    xvectors = xling.encode([u.text for u in units], progress=progress) if xling else None
 
     index_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-build-", dir=index_dir))
@@ -144,11 +147,16 @@ def build_index(corpus: Corpus, hashes: dict[str, str], embedder: Embedder, inde
             asdict(DocumentInfo(d.id, d.path, d.title, len(d.passages), d.dropped)) for d in corpus.documents))
         _write_jsonl(tmp / "units.jsonl", (asdict(u) for u in units))
         faiss.write_index(index, str(tmp / "units.faiss"))
+        files = list(_FILES)
+        if xvectors is not None:
+            np.save(tmp / "units.xling.npy", xvectors.astype(np.float32), allow_pickle=False)
+            files.append("units.xling.npy")
         dropped = tuple(line for d in corpus.documents for line in d.dropped)
         manifest = {
             "format_version": FORMAT_VERSION,
             "model_id": embedder.model_id,
             "dim": embedder.dim,
+            "xling_model_id": xling.model_id if xling else None,
             "normalized": True,
             "metric": "inner_product",
             "units": {"window": WINDOW, "stride": STRIDE, "max_words": embedder.max_words},
@@ -156,13 +164,13 @@ def build_index(corpus: Corpus, hashes: dict[str, str], embedder: Embedder, inde
             "counts": {"documents": len(corpus.documents), "passages": len(passages), "units": len(units)},
             "dropped": list(dropped),
             "skipped": [asdict(s) for s in corpus.skipped],
-            "files": {name: _sha256_file(tmp / name) for name in _FILES},
+            "files": {name: _sha256_file(tmp / name) for name in files},
             "libraries": _library_versions(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "build_seconds": round(time.perf_counter() - t0, 3),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-        for name in (*_FILES, "manifest.json"):
+        for name in (*files, "manifest.json"):
             with open(tmp / name, "rb") as f:
                 os.fsync(f.fileno())
         final = index_dir / f"build-{time.strftime('%Y%m%d-%H%M%S')}-{tmp.name[-6:]}"
@@ -193,12 +201,14 @@ def current_folder(index_dir: Path) -> Path:
     return folder
 
 
-def check_manifest(manifest: dict, *, model_id: str, hashes: dict[str, str]) -> None:
+def check_manifest(manifest: dict, *, model_id: str, hashes: dict[str, str], xling_id: str | None = None) -> None:
     """Raise IndexUnusable with a one-line reason if the index no longer matches corpus or model."""
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexUnusable(f"index format {manifest.get('format_version')} is not the current format {FORMAT_VERSION}")
     if manifest.get("model_id") != model_id:
         raise IndexUnusable(f"model changed ({manifest.get('model_id')!r} → {model_id!r})")
+    if manifest.get("xling_model_id") != xling_id:
+        raise IndexUnusable(f"cross-lingual model changed ({manifest.get('xling_model_id')!r} → {xling_id!r})")
     old = manifest.get("corpus", {}).get("files", {})
     if old != hashes:
         added = sorted(set(hashes) - set(old))
@@ -209,7 +219,8 @@ def check_manifest(manifest: dict, *, model_id: str, hashes: dict[str, str]) -> 
         raise IndexUnusable("corpus changed: " + "; ".join(parts))
 
 
-def load_index(index_dir: Path, *, model_id: str, hashes: dict[str, str], verify_files: bool = True) -> LoadedIndex:
+def load_index(index_dir: Path, *, model_id: str, hashes: dict[str, str], xling_id: str | None = None,
+               verify_files: bool = True) -> LoadedIndex:
     """Load the current index, checking it against the corpus and model; IndexUnusable if it does not fit."""
     import faiss
 
@@ -218,8 +229,9 @@ def load_index(index_dir: Path, *, model_id: str, hashes: dict[str, str], verify
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise IndexUnusable(f"manifest unreadable ({e.__class__.__name__})") from None
-    check_manifest(manifest, model_id=model_id, hashes=hashes)
-    for name in _FILES:
+    check_manifest(manifest, model_id=model_id, hashes=hashes, xling_id=xling_id)
+    names = list(_FILES) + (["units.xling.npy"] if xling_id else [])
+    for name in names:
         path = folder / name
         if not path.is_file():
             raise IndexUnusable(f"index file {name} is missing")
@@ -230,26 +242,30 @@ def load_index(index_dir: Path, *, model_id: str, hashes: dict[str, str], verify
         documents = [DocumentInfo(**{**d, "dropped": tuple(d["dropped"])}) for d in _read_jsonl(folder / "documents.jsonl")]
         units = [Unit(**d) for d in _read_jsonl(folder / "units.jsonl")]
         index = faiss.read_index(str(folder / "units.faiss"))
+        xvectors = np.load(folder / "units.xling.npy", allow_pickle=False) if xling_id else None
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
         raise IndexUnusable(f"index unreadable ({e.__class__.__name__}: {str(e)[:80]})") from None
     counts = manifest.get("counts", {})
     if (len(passages), len(units), index.ntotal, index.d) != (
             counts.get("passages"), counts.get("units"), counts.get("units"), manifest.get("dim")):
         raise IndexUnusable("index files disagree with the manifest (counts or dimension)")
+    if xvectors is not None and xvectors.shape[0] != len(units):
+        raise IndexUnusable("cross-lingual vectors disagree with the manifest (counts)")
     vectors = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), np.float32)
-    return LoadedIndex(folder, manifest, documents, passages, units, index, vectors)
+    return LoadedIndex(folder, manifest, documents, passages, units, index, vectors, xvectors)
 
 
 def open_index(corpus_dir: Path, index_dir: Path, embedder: Embedder, *, progress: bool = False,
-               force: bool = False) -> tuple[LoadedIndex, BuildReport | None]:
+               force: bool = False, xling: Embedder | None = None) -> tuple[LoadedIndex, BuildReport | None]:
     """Load the index, or (re)build it when it is missing, stale or unreadable.
 
     Returns the index and, if a build happened, its report (whose `reason` is one line).
     """
     hashes = file_hashes(corpus_dir)
+    xid = xling.model_id if xling else None
     if not force:
         try:
-            return load_index(index_dir, model_id=embedder.model_id, hashes=hashes), None
+            return load_index(index_dir, model_id=embedder.model_id, hashes=hashes, xling_id=xid), None
         except IndexUnusable as e:
             reason = e.reason
     else:
@@ -257,11 +273,12 @@ def open_index(corpus_dir: Path, index_dir: Path, embedder: Embedder, *, progres
     with build_lock(index_dir):
         if not force:  # another process may have built it while we waited for the lock
             try:
-                return load_index(index_dir, model_id=embedder.model_id, hashes=hashes), None
+                return load_index(index_dir, model_id=embedder.model_id, hashes=hashes, xling_id=xid), None
             except IndexUnusable:
                 pass
         log.info("building index: %s", reason)
         corpus = load_corpus(corpus_dir)
         hashes = file_hashes(corpus_dir)
-        report = build_index(corpus, hashes, embedder, index_dir, reason=reason, progress=progress)
-    return load_index(index_dir, model_id=embedder.model_id, hashes=hashes), report
+        report = build_index(corpus, hashes, embedder, index_dir, reason=reason, progress=progress,
+                             xling=xling)
+    return load_index(index_dir, model_id=embedder.model_id, hashes=hashes, xling_id=xid), report

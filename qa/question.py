@@ -72,3 +72,22 @@ def resolve(question: str, history: list[str] | None) -> str:
     if not topic:
         return question
     return f"{question} ({' '.join(topic)})"
+
+
+_NAMED = re.compile(r"\b(?:1[89]|20)\d\d\b|\b[A-Z][\w’'-]*(?:\s+(?:of\s+)?[A-Z][\w’'-]*)*")
+_QUESTION_OPENERS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "did", "does", "do",
+                     "is", "are", "was", "were", "can", "could", "in", "on", "at", "and", "but", "the", "a",
+                     "an", "tell", "list", "give", "name", "describe", "explain", "for", "from", "to", "by"}
+
+
+def named_terms(question: str) -> list[str]:
+    """Years and capitalised names in an English question ("Tibet", "2015", "World Bank")."""
+    out: list[str] = []
+    for m in _NAMED.finditer(question):
+        words = m.group(0).split()
+        while words and words[0].lower() in _QUESTION_OPENERS:
+            words = words[1:]
+        term = " ".join(words)
+        if term and term.lower() not in STOPWORDS and term not in out and term.upper() != "I":
+            out.append(term)
+    return out

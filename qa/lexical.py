@@ -1,0 +1,104 @@
+"""Lexical leg: BM25 (bm25s) over passages, with a tokeniser for English and Chinese.
+
+English words are lower-cased, stop-word filtered and Snowball-stemmed (PyStemmer); runs of CJK
+characters are segmented with jieba, so Chinese questions and Chinese reports score above zero.
+Numbers are normalised ("246,600" → "246600") so figures in a question match figures in the text.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+
+import numpy as np
+
+from qa.question import STOPWORDS
+
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[A-Za-z][A-Za-z'’]*|[\u3400-\u9fff]+")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_ZH_STOP = frozenset("的 了 是 在 和 与 及 对 为 有 多少 什么 哪些 哪个 怎么 如何 吗 呢 个 年 其 该 这 那 它 他们 一 共 中 从 到 被 把 就 都 也 还 又 等".split())
+
+
+def has_cjk(text: str) -> bool:
+    return bool(_CJK.search(text))
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=1)
+def _jieba():
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
+def normalise_number(tok: str) -> str:
+    tok = tok.replace(",", "")
+    return tok[:-2] if tok.endswith(".0") else tok
+
+
+def tokenize(text: str) -> list[str]:
+    """Index terms of a text: stems for English, jieba words for Chinese, normalised numbers."""
+    out: list[str] = []
+    stem = _stemmer().stemWord
+    for m in _TOKEN.finditer(text):
+        tok = m.group(0)
+        if tok[0].isdigit():
+            out.append(normalise_number(tok))
+        elif _CJK.match(tok):
+            out.extend(w for w in _jieba().cut(tok) if w.strip() and w not in _ZH_STOP)
+        else:
+            low = tok.lower().strip("'’")
+            if low and low not in STOPWORDS and len(low) > 1:
+                out.append(stem(low.replace("’", "'")))
+    return out
+
+
+def numbers(text: str) -> set[str]:
+    return {normalise_number(t) for t in re.findall(r"\d+(?:[.,]\d+)*", text)}
+
+
+class LexicalIndex:
+    """BM25 over passage texts (with their section and title), plus IDF-weighted term coverage."""
+
+    def __init__(self, texts: list[str], k1: float = 1.2, b: float = 0.75):
+        import bm25s
+
+        self.docs = [tokenize(t) for t in texts]
+        self.bm25 = bm25s.BM25(k1=k1, b=b)
+        self.bm25.index([d or ["\u2205"] for d in self.docs], show_progress=False)
+        n = len(self.docs)
+        df: dict[str, int] = {}
+        for d in self.docs:
+            for t in set(d):
+                df[t] = df.get(t, 0) + 1
+        self.df = df
+        self.idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+        self.unknown_idf = math.log(1 + (n + 0.5) / 0.5)
+
+    def scores(self, query_tokens: list[str]) -> np.ndarray:
+        known = [t for t in query_tokens if t in self.df]
+        if not known:
+            return np.zeros(len(self.docs), dtype=np.float32)
+        return np.asarray(self.bm25.get_scores(known), dtype=np.float32)
+
+    def coverage(self, query_tokens: list[str], text_tokens: list[str]) -> float:
+        """Share of the query's IDF mass that appears in a text (0…1): sentence-level evidence."""
+        q = set(query_tokens)
+        if not q:
+            return 0.0
+        present = set(text_tokens)
+        total = sum(self.idf.get(t, self.unknown_idf) for t in q)
+        return sum(self.idf.get(t, self.unknown_idf) for t in q if t in present) / total
+
+    def missing(self, query_tokens: list[str]) -> set[str]:
+        return {t for t in query_tokens if t not in self.df}

@@ -1,0 +1,161 @@
+"""Pure rendering for the chat app: answers (the `Answer.to_json()` dict) → chat text, cards, Markdown.
+
+Every piece of report or user text passes through `esc` (HTML) or `md_text` (chat Markdown) before it
+is put into markup: `gr.HTML` does not sanitise, and a report paragraph may hold `<script>` or
+`<img onerror>`. The only tags produced here are our own (`<details>`, `<mark>`, …).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+
+LABELS = {"strong": "strong match", "possible": "possible match", "weak": "weak match"}
+NOTHING_FOUND = "Nothing in the reports answers this question."
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$])")
+
+
+def esc(text: object) -> str:
+    """Text → HTML-safe text (quotes too, so it is safe inside attributes)."""
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def md_text(text: object) -> str:
+    """Text → Markdown that renders as exactly that text (no tags, links, emphasis or maths)."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape("" if text is None else str(text), quote=False))
+
+
+def label(confidence: str) -> str:
+    return LABELS.get(confidence, "weak match")
+
+
+def highlighted(text: str, start: int, end: int) -> str:
+    """The paragraph as HTML with text[start:end] wrapped in <mark>; every part escaped."""
+    start = max(0, min(int(start), len(text)))
+    end = max(start, min(int(end), len(text)))
+    if start == end:
+        return esc(text)
+    return f"{esc(text[:start])}<mark>{esc(text[start:end])}</mark>{esc(text[end:])}"
+
+
+def _context_html(hit: dict, context: list[dict]) -> str:
+    if not context:
+        return ""
+    rows = []
+    for p in context:
+        if p["id"] == hit["id"]:
+            body = highlighted(p["text"], hit["highlight_start"], hit["highlight_end"])
+            rows.append(f'<p class="qa-ctx-self"><b>¶{int(p["paragraph"])}</b> {body}</p>')
+        else:
+            section = f' <span class="qa-section">({esc(p.get("section"))})</span>' if p.get("section") else ""
+            rows.append(f'<p class="qa-ctx"><b>¶{int(p["paragraph"])}</b>{section} {esc(p["text"])}</p>')
+    return ('<details class="qa-context"><summary>Open in context</summary>'
+            + "".join(rows) + "</details>")
+
+
+def card_html(hit: dict, context: list[dict] | None = None) -> str:
+    """One citation card: `[n] citation`, a plain label, expandable to the highlighted paragraph."""
+    conf = hit.get("confidence", "weak")
+    return (
+        f'<details class="qa-card qa-{esc(conf)}" data-passage="{esc(hit["id"])}">'
+        f'<summary><b>[{int(hit["rank"])}]</b> {esc(hit["citation"])} '
+        f'<span class="qa-label">{esc(label(conf))}</span></summary>'
+        f'<p class="qa-paragraph">{highlighted(hit["text"], hit["highlight_start"], hit["highlight_end"])}</p>'
+        f"{_context_html(hit, context or [])}</details>"
+    )
+
+
+def cards_html(answer: dict, contexts: dict[str, list[dict]] | None = None) -> str:
+    """All cards of one answer, headed by what they are (answer sources or weak matches)."""
+    contexts = contexts or {}
+    if not answer.get("passages"):
+        return '<div class="qa-cards"><p>No passages.</p></div>'
+    head = ("Nearest passages (weak matches, none answers the question)" if answer["abstained"]
+            else "Cited passages")
+    cards = "".join(card_html(h, contexts.get(h["id"])) for h in answer["passages"])
+    return f'<div class="qa-cards"><p class="qa-cards-head">{esc(head)} for: <i>{esc(answer["question"])}</i></p>{cards}</div>'
+
+
+def reply_markdown(answer: dict) -> str:
+    """The assistant's chat message: searched-for line, notices, the answer, and its sources."""
+    lines = []
+    if answer["searched"] != answer["question"]:
+        lines.append(f"*Searched for:* {md_text(answer['searched'])}")
+    lines += [f"*Note:* {md_text(n)}" for n in answer.get("notices", [])
+              if not (answer["abstained"] and n.startswith("No passage in the reports answers"))]
+    if answer["abstained"]:
+        lines.append(f"**{NOTHING_FOUND}** The nearest passages are listed below as weak matches, "
+                     "not as answers.")
+    else:
+        lines.append(md_text(answer["answer"]))
+    sources = [f"- \\[{int(h['rank'])}\\] {md_text(h['citation'])} ({label(h['confidence'])})"
+               for h in answer["passages"]]
+    return "\n\n".join(lines + (["\n".join(sources)] if sources else []))
+
+
+def error_markdown(message: str) -> str:
+    return f"**Cannot search this question:** {md_text(message)}."
+
+
+def _quote(text: str) -> str:
+    return "\n".join("> " + line for line in text.splitlines() or [""])
+
+
+def conversation_markdown(turns: Iterable[dict], title: str = "Report QA conversation") -> str:
+    """The conversation as Markdown: each question, the answer, and every citation with quoted text."""
+    out = [f"# {title}", ""]
+    for i, t in enumerate(turns, 1):
+        if "error" in t:
+            out += [f"## {i}. {t['question']}", "", f"Cannot search this question: {t['error']}.", ""]
+            continue
+        out += [f"## {i}. {t['question']}", ""]
+        if t["searched"] != t["question"]:
+            out += [f"*Searched for:* {t['searched']}", ""]
+        out += [f"Note: {n}" for n in t.get("notices", [])]
+        out += [NOTHING_FOUND if t["abstained"] else f"**Answer:** {t['answer']}", "", "### Citations", ""]
+        for h in t["passages"]:
+            where = f"section “{h['section']}”, " if h.get("section") else ""
+            out += [f"[{h['rank']}] {h['title']}, {where}paragraph {h['paragraph']} "
+                    f"({label(h['confidence'])}; passage `{h['id']}`)", "", _quote(h["highlight"]), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def sources_html(documents: list[dict], passages: list[dict]) -> str:
+    """The Sources tab: each document, its sections, each paragraph readable (all escaped)."""
+    by_doc: dict[str, list[dict]] = {}
+    for p in passages:
+        by_doc.setdefault(p["doc"], []).append(p)
+    parts = []
+    for d in documents:
+        sections: list[tuple[str | None, list[dict]]] = []
+        for p in by_doc.get(d["id"], []):
+            if not sections or sections[-1][0] != p.get("section"):
+                sections.append((p.get("section"), []))
+            sections[-1][1].append(p)
+        body = "".join(
+            f'<details class="qa-src-section"><summary>{esc(name or "(before the first section)")} '
+            f'<span class="qa-label">{len(ps)} ¶</span></summary>'
+            + "".join(f'<p id="{esc(p["id"])}"><b>¶{int(p["paragraph"])}</b> {esc(p["text"])}</p>' for p in ps)
+            + "</details>"
+            for name, ps in sections)
+        parts.append(f'<details class="qa-src-doc"><summary><b>{esc(d["title"])}</b> '
+                     f'<span class="qa-label">{esc(d["path"])} · {int(d["passages"])} paragraphs</span>'
+                     f"</summary>{body}</details>")
+    return '<div class="qa-sources">' + ("".join(parts) or "<p>No documents.</p>") + "</div>"
+
+
+CSS = """
+.qa-card, .qa-src-doc, .qa-src-section { border: 1px solid var(--border-color-primary); border-radius: 8px;
+  padding: 6px 10px; margin: 6px 0; }
+.qa-card summary, .qa-src-doc summary, .qa-src-section summary { cursor: pointer; }
+.qa-label { font-size: 0.85em; padding: 1px 6px; border-radius: 6px; background: var(--background-fill-secondary); }
+.qa-strong .qa-label { background: #d6f5d6; color: #14532d; }
+.qa-possible .qa-label { background: #fff3c4; color: #713f12; }
+.qa-weak .qa-label { background: #eee; color: #444; }
+.qa-card mark, .qa-context mark { background: #ffe066; color: inherit; padding: 0 1px; }
+.qa-context { margin-top: 6px; font-size: 0.92em; }
+.qa-ctx { color: var(--body-text-color-subdued); }
+.qa-cards-head { font-weight: 600; margin: 0 0 4px 0; }
+"""

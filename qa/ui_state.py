@@ -1,0 +1,120 @@
+"""Opening the service in the background so the app page can show progress instead of a blank wait.
+
+`QAHolder` runs a factory (load or build the index, warm the model) in a thread and reports a status
+line and a fraction; the UI polls it with `gr.Progress` and every handler waits for it.
+`ProgressEmbedder` wraps an embedder to count the texts embedded during an index build.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[str, float | None], None]
+
+
+@dataclass(frozen=True)
+class Status:
+    message: str
+    fraction: float | None  # None while the length of the step is unknown
+    ready: bool
+    error: str | None = None
+
+
+class ProgressEmbedder:
+    """Delegates to `inner`; a build-time `encode(progress=True)` is split in chunks and reported."""
+
+    def __init__(self, inner, report: ProgressFn, chunk: int = 64):
+        self.inner, self.report, self.chunk = inner, report, chunk
+        self.model_id = inner.model_id
+        self.max_words = inner.max_words
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def encode(self, texts: list[str], *, query: bool = False, progress: bool = False) -> np.ndarray:
+        if not progress or len(texts) <= self.chunk:
+            return self.inner.encode(texts, query=query)
+        parts = []
+        bar = _tqdm(len(texts))
+        for i in range(0, len(texts), self.chunk):
+            self.report(f"Building the index: embedded {i:,} of {len(texts):,} sentences", i / len(texts))
+            parts.append(self.inner.encode(texts[i:i + self.chunk], query=query))
+            if bar is not None:
+                bar.update(len(parts[-1]))
+        if bar is not None:
+            bar.close()
+        self.report("Building the index: saving", 1.0)
+        return np.vstack(parts)
+
+
+def _tqdm(total: int):
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc="embedding", unit="sentence")
+
+
+class QAHolder:
+    """A ReportQA that is being opened in a thread; `get()` waits for it."""
+
+    def __init__(self, factory: Callable[[ProgressFn], object] | None = None, *, qa: object = None):
+        self._factory = factory
+        self._qa = qa
+        self._error: str | None = None
+        self._status = Status("Ready", 1.0, True) if qa is not None else Status("Starting…", None, False)
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        if qa is not None:
+            self._ready.set()
+
+    @classmethod
+    def of(cls, qa_or_holder) -> "QAHolder":
+        return qa_or_holder if isinstance(qa_or_holder, QAHolder) else cls(qa=qa_or_holder)
+
+    def start(self) -> "QAHolder":
+        if not self._ready.is_set():
+            threading.Thread(target=self._run, name="open-report-qa", daemon=True).start()
+        return self
+
+    def _report(self, message: str, fraction: float | None) -> None:
+        with self._lock:
+            self._status = Status(message, fraction, False)
+
+    def _run(self) -> None:
+        try:
+            qa = self._factory(self._report)
+        except Exception as e:  # shown in the page; the process stays up so the message is readable
+            log.exception("could not open the reports")
+            with self._lock:
+                self._error = str(e) or e.__class__.__name__
+                self._status = Status(f"Could not open the reports: {self._error}", None, False, self._error)
+        else:
+            with self._lock:
+                self._qa = qa
+                self._status = Status("Ready", 1.0, True)
+            log.info("Report QA ready")
+        self._ready.set()
+
+    def status(self) -> Status:
+        with self._lock:
+            return self._status
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._ready.wait(timeout)
+
+    def get(self, timeout: float | None = 900):
+        """The ReportQA; RuntimeError if opening failed or did not finish in time."""
+        if not self._ready.wait(timeout):
+            raise RuntimeError("the reports are still being indexed; try again in a moment")
+        if self._qa is None:
+            raise RuntimeError(f"the reports could not be opened: {self._error}")
+        return self._qa
