@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 PDF_MAGIC = b"%PDF-"
+_RUNNING_MAX = 80  # characters: longer lines at a page edge are body text, never a running header
 ZIP_MAGIC = b"PK\x03\x04"
 # A paragraph ends with one of these (also before closing quotes/brackets).
 _TERMINAL = re.compile(r"[.!?。！？:：;；…][\"'”’)）\]】]*$")
@@ -61,6 +62,8 @@ def sniff(suffix: str, data: bytes) -> str:
     if data.startswith(PDF_MAGIC) or data.startswith(ZIP_MAGIC):
         kind = "PDF" if data.startswith(PDF_MAGIC) else "zip/DOCX"
         raise ValueError(f"binary file: a {kind} file named {suffix}")
+    if b"\x00" in data[:8192]:
+        raise ValueError("binary file (contains NUL bytes)")
     if suffix in (".html", ".htm"):
         return "html"
     if suffix in (".md", ".markdown"):
@@ -88,12 +91,16 @@ def extract_html(data: bytes) -> Extracted:
     import lxml.etree
     import lxml.html
     import trafilatura
+    from trafilatura.utils import decode_file
 
     try:
-        page_title = clean_line(lxml.html.fromstring(data).findtext(".//title") or "")
+        tree = lxml.html.document_fromstring(decode_file(data).encode("utf-8"),
+                                             parser=lxml.html.HTMLParser(encoding="utf-8"))
     except (ValueError, lxml.etree.ParserError):
-        page_title = ""
-    xml = trafilatura.extract(data, output_format="xml", include_formatting=True, include_tables=True,
+        raise ValueError("not a readable HTML page") from None
+    page_title = clean_line(tree.findtext(".//title") or "")
+    _strip_chrome(tree)
+    xml = trafilatura.extract(tree, output_format="xml", include_formatting=True, include_tables=True,
                               include_comments=False, include_images=False, deduplicate=False)
     if not xml:
         raise ValueError("no main text found in the HTML page")
@@ -116,6 +123,17 @@ def extract_html(data: bytes) -> Extracted:
             blocks.append(Block("text", text))
     title = page_title or next((b.text for b in blocks if b.kind == "title"), None)
     return Extracted(title, blocks)
+
+
+def _strip_chrome(tree) -> None:
+    """Remove page chrome trafilatura may keep on short pages: nav/aside, page-level header/footer
+    (not those inside an article or main), and cookie/consent banners."""
+    for el in tree.xpath("//nav | //aside | //header[not(ancestor::article or ancestor::main)]"
+                         " | //footer[not(ancestor::article or ancestor::main)]"
+                         " | //*[contains(translate(concat(@id, ' ', @class), 'COKIENS', 'cokiens'), 'cookie')"
+                         " or contains(translate(concat(@id, ' ', @class), 'COKIENS', 'cokiens'), 'consent')]"):
+        if el.getparent() is not None:
+            el.drop_tree()
 
 
 def _element_text(el) -> str:
@@ -226,22 +244,32 @@ def _mask(line: str) -> str:
 
 
 def _edges(lines: list[str], n: int = 2) -> list[tuple[str, int]]:
-    """(position, line index) of the first and last `n` non-blank lines: "top0", "top1", "bottom0"…"""
+    """(position, index) of the first and last `n` non-blank lines ("top0", "top1", "bottom0", …)
+    that stand apart from the body: in a run of at most two lines between blank lines."""
     nonblank = [i for i, line in enumerate(lines) if line]
     out = {i: f"top{k}" for k, i in enumerate(nonblank[:n])}
     out.update({i: f"bottom{k}" for k, i in enumerate(reversed(nonblank[-n:])) if i not in out})
-    return [(pos, i) for i, pos in sorted(out.items())]
+    return [(pos, i) for i, pos in sorted(out.items()) if _run_length(lines, i) <= 2]
+
+
+def _run_length(lines: list[str], i: int) -> int:
+    lo = hi = i
+    while lo > 0 and lines[lo - 1]:
+        lo -= 1
+    while hi + 1 < len(lines) and lines[hi + 1]:
+        hi += 1
+    return hi - lo + 1
 
 
 def _drop_running_lines(pages: list[list[str]]) -> list[str]:
     """Blank out running headers/footers and page numbers in place; describe what was dropped.
 
-    A running line recurs at the same position (first/second line, last/second-to-last line).
+    A running line is short and recurs at the same position (first/second line, last/second-to-last).
     """
     seen: Counter[tuple[str, str]] = Counter()
     for lines in pages:
         seen.update({(pos, _mask(lines[i])) for pos, i in _edges(lines)})
-    running = {key for key, c in seen.items() if c >= 2 and 2 * c >= len(pages)}
+    running = {key for key, c in seen.items() if c >= 2 and 2 * c >= len(pages) and len(key[1]) <= _RUNNING_MAX}
     first_raw: dict[str, str] = {}
     counts: Counter[str] = Counter()
     for lines in pages:
@@ -274,15 +302,11 @@ def _pdf_blocks(pages: list[list[str]]) -> list[Block]:
             continue
         prev = blocks[-1] if blocks else None
         if (prev is not None and prev.kind == "text" and prev.page is not None and prev.page < page
-                and _is_first_on_page(paras, i) and not _TERMINAL.search(prev.text) and not text.startswith("【")):
+                and not _TERMINAL.search(prev.text) and not text.startswith("【")):
             blocks[-1] = Block("text", _join_lines([prev.text, text]), prev.page)  # continues over the page break
         else:
             blocks.append(Block("text", text, page))
     return blocks
-
-
-def _is_first_on_page(paras: list[tuple[list[str], int]], i: int) -> bool:
-    return i > 0 and paras[i - 1][1] != paras[i][1]
 
 
 def _looks_like_heading(lines: list[str], nxt: list[str] | None) -> bool:
