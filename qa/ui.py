@@ -19,7 +19,7 @@ import gradio as gr
 
 from qa.errors import BadQuestion
 from qa.judgments import append_judgment
-from qa.ui_render import CSS, cards_html, conversation_markdown, error_markdown, md_text, reply_markdown, sources_html
+from qa.ui_render import cards_html, conversation_markdown, error_markdown, md_text, reply_markdown, sources_html
 from qa.ui_state import QAHolder
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,9 @@ def _download(turns: list[dict]) -> str | None:
     if not turns:
         return None
     _DOWNLOADS.mkdir(parents=True, exist_ok=True)
+    for old in _DOWNLOADS.glob("report-qa-conversation-*.md"):  # gradio serves its own copy; keep ours brief
+        if time.time() - old.stat().st_mtime > 3600:
+            old.unlink(missing_ok=True)
     path = _DOWNLOADS / f"report-qa-conversation-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.md"
     path.write_text(conversation_markdown(turns), encoding="utf-8")
     return str(path)
@@ -128,7 +131,7 @@ def build_ui(qa, *, examples: list[str] | tuple[str, ...] = (), judgments_path: 
             with gr.Tab("Ask", id="ask"):
                 with gr.Row():
                     with gr.Column(scale=3):
-                        chat = gr.Chatbot(elem_id="chat", label="Conversation", height=480,
+                        chat = gr.Chatbot(elem_id="chat", label="Conversation", height=560,
                                           buttons=["copy", "copy_all"], latex_delimiters=[],
                                           feedback_options=None, placeholder="Ask a question about the reports.")
                         question = gr.Textbox(elem_id="question", show_label=False, lines=1, max_lines=4,
@@ -162,8 +165,9 @@ def build_ui(qa, *, examples: list[str] | tuple[str, ...] = (), judgments_path: 
         ask_btn.click(respond, [question, chat, asked, turns], **common)
         for b in example_btns:
             b.click(respond, [b, chat, asked, turns], **common)
-        clear_btn.click(clear, None, [chat, asked, turns, citations, *judge_btns, judge_none, judge_status, download],
-                        api_visibility="private")
+        cleared = [chat, asked, turns, citations, *judge_btns, judge_none, judge_status, download]
+        clear_btn.click(clear, None, cleared, api_visibility="private")
+        chat.clear(clear, None, cleared, api_visibility="private")  # the chat's own trash button
         for i, b in enumerate(judge_btns):
             b.click(partial(judge, i), [turns], [judge_status], api_visibility="private")
         judge_none.click(partial(judge, None), [turns], [judge_status], api_visibility="private")

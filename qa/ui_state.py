@@ -30,8 +30,9 @@ class Status:
 class ProgressEmbedder:
     """Delegates to `inner`; a build-time `encode(progress=True)` is split in chunks and reported."""
 
-    def __init__(self, inner, report: ProgressFn, chunk: int = 64):
+    def __init__(self, inner, report: ProgressFn, chunk: int = 64, name: str = ""):
         self.inner, self.report, self.chunk = inner, report, chunk
+        self.name = f"{name} " if name else ""
         self.model_id = inner.model_id
         self.max_words = inner.max_words
 
@@ -43,9 +44,10 @@ class ProgressEmbedder:
         if not progress or len(texts) <= self.chunk:
             return self.inner.encode(texts, query=query)
         parts = []
-        bar = _tqdm(len(texts))
+        bar = _tqdm(len(texts), f"{self.name}embedding")
         for i in range(0, len(texts), self.chunk):
-            self.report(f"Building the index: embedded {i:,} of {len(texts):,} sentences", i / len(texts))
+            self.report(f"Building the index: {self.name}embedded {i:,} of {len(texts):,} sentences",
+                        i / len(texts))
             parts.append(self.inner.encode(texts[i:i + self.chunk], query=query))
             if bar is not None:
                 bar.update(len(parts[-1]))
@@ -55,12 +57,12 @@ class ProgressEmbedder:
         return np.vstack(parts)
 
 
-def _tqdm(total: int):
+def _tqdm(total: int, desc: str):
     try:
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc="embedding", unit="sentence")
+    return tqdm(total=total, desc=desc, unit="sentence")
 
 
 class QAHolder:

@@ -30,13 +30,14 @@ def real_embedder():
 @pytest.fixture(scope="session")
 def seed_qa(real_embedder, tmp_path_factory):
     """ReportQA over the bundled report with the real model and real FAISS (index in a temp folder)."""
+    from qa.embed import MultilingualUSEEmbedder
     from qa.service import ReportQA
 
     base = tmp_path_factory.mktemp("seed")
     corpus = base / "corpus"
     corpus.mkdir()
     shutil.copy(SEED, corpus / SEED.name)
-    return ReportQA.open(corpus, base / "index", real_embedder)
+    return ReportQA.open(corpus, base / "index", real_embedder, xling=MultilingualUSEEmbedder())
 
 
 @pytest.fixture
@@ -56,3 +57,80 @@ def write_corpus(folder: Path, files: dict[str, str | bytes]) -> Path:
         else:
             path.write_text(content, encoding="utf-8")
     return folder
+
+
+# ---------------------------------------------------------------------------------------------
+# The chat app, launched once per session as a real server (`python app.py`) with the real model.
+
+XSS_REPORT = """Security Test Report on Markup Handling
+
+      【Markup payloads】 This paragraph about markup payloads holds hostile markup: <script>alert(1)</script> and <img src=x onerror=alert(1)> and <svg onload=alert(1)> and a link <a href="javascript:alert(1)">click me</a> that must all show as plain text.
+
+      【Harmless section】 The committee reviewed the handling of markup payloads in reports during 2011 and found that escaping prevented every script from running.
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """`python app.py` on a free port over a temp copy of the report plus an XSS report; yields info."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from types import SimpleNamespace
+
+    base = tmp_path_factory.mktemp("app")
+    corpus = write_corpus(base / "corpus", {SEED.name: SEED.read_text(encoding="utf-8"),
+                                            "xss-test-report.txt": XSS_REPORT})
+    judgments = corpus / "user-questions.jsonl"
+    port = _free_port()
+    log_path = base / "app.log"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    for var in ("QA_AUTH", "QA_HOST", "QA_PORT", "QA_JUDGMENTS"):
+        env.pop(var, None)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--corpus", str(corpus),
+             "--index", str(base / "index"), "--judgments", str(judgments)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    try:
+        while True:  # up when the page answers, ready when the index is open and the model warm
+            text = log_path.read_text(encoding="utf-8", errors="replace")
+            if proc.poll() is not None:
+                pytest.fail(f"app exited with {proc.returncode}:\n{text[-3000:]}")
+            if "Report QA ready" in text:
+                try:
+                    urllib.request.urlopen(url, timeout=5).close()
+                    break
+                except OSError:
+                    pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"app not ready after 180 s:\n{text[-3000:]}")
+            time.sleep(0.3)
+        yield SimpleNamespace(url=url, corpus=corpus, judgments=judgments, log=log_path, proc=proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def app_client(app_server):
+    """A gradio_client.Client connected to the session's app."""
+    from gradio_client import Client
+
+    return Client(app_server.url, verbose=False)

@@ -1,0 +1,105 @@
+"""Report QA chat app: `python app.py` opens http://127.0.0.1:7860 on the reports in corpus/.
+
+Flags (or environment): --host (QA_HOST, default 127.0.0.1), --port (QA_PORT, 7860), --corpus
+(QA_CORPUS), --index (QA_INDEX), --model (QA_MODEL), --judgments (QA_JUDGMENTS), --auth user:pass
+(QA_AUTH). The index is opened (or built) in the background while the page shows progress.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no launch-time requests to outside hosts
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent
+EXAMPLES = (
+    "What poverty line did the Corps set?",
+    "How many poverty-stricken people were there in the Corps?",
+    "How were the anti-poverty funds managed?",
+)
+CONCURRENCY = 4  # answers computed at once; further requests wait in the queue
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    env = os.environ.get
+    p = argparse.ArgumentParser(description="Report QA chat app (Gradio).")
+    p.add_argument("--host", default=env("QA_HOST", "127.0.0.1"), help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=int(env("QA_PORT", "7860")), help="port (default 7860)")
+    p.add_argument("--corpus", type=Path, default=Path(env("QA_CORPUS", ROOT / "corpus")), help="folder of reports")
+    p.add_argument("--index", type=Path, default=Path(env("QA_INDEX", ROOT / "index")), help="index folder")
+    p.add_argument("--model", default=env("QA_MODEL"), help="embedding model (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--no-cross-lingual", dest="cross_lingual", action="store_false",
+                   default=env("QA_CROSS_LINGUAL", "1") != "0",
+                   help="no multilingual (USE) vectors for questions in another language (as `python -m qa`)")
+    p.add_argument("--judgments", type=Path, default=None,
+                   help="file for the users' one-click judgments (default: <corpus>/user-questions.jsonl)")
+    p.add_argument("--auth", default=env("QA_AUTH"), metavar="USER:PASS", help="require this login")
+    args = p.parse_args(argv)
+    args.judgments = args.judgments or Path(env("QA_JUDGMENTS") or args.corpus / "user-questions.jsonl")
+    if args.auth and ":" not in args.auth:
+        p.error("--auth / QA_AUTH must look like user:password")
+    return args
+
+
+def open_report_qa(args: argparse.Namespace, report):
+    """Load or build the index (progress reported to the page and as a tqdm bar), then warm the model."""
+    from qa.embed import MultilingualUSEEmbedder, SentenceTransformerEmbedder
+    from qa.service import ReportQA
+    from qa.ui_state import ProgressEmbedder
+
+    report("Checking the index…", None)
+    embedder = ProgressEmbedder(SentenceTransformerEmbedder(args.model), report)
+    # the same embedders as the CLI's defaults, so the app and `python -m qa` share one index
+    xling = ProgressEmbedder(MultilingualUSEEmbedder(), report, name="cross-lingual") if args.cross_lingual else False
+    qa = ReportQA.open(args.corpus, args.index, embedder, xling=xling, progress=True)
+    if qa.build_report:
+        logging.getLogger("app").info("index rebuilt (%s) in %.1f s", qa.build_report.reason, qa.build_report.seconds)
+    report("Loading the embedding models…", None)
+    for e in (embedder, xling):
+        if e:
+            e.encode(["warm up"], query=True)
+    return qa
+
+
+def build_app(args: argparse.Namespace):
+    """The Blocks and the holder opening the reports (not started yet)."""
+    from qa.judgments import PROJECT_ROOT
+    from qa.ui import build_ui
+    from qa.ui_state import QAHolder
+
+    holder = QAHolder(lambda report: open_report_qa(args, report))
+    demo = build_ui(holder, examples=EXAMPLES, judgments_path=args.judgments,
+                    judgments_roots=[PROJECT_ROOT, args.corpus, args.index])
+    return demo, holder
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "faiss", "faiss.loader", "sentence_transformers", "bm25s", "jieba"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from qa.judgments import JudgmentPathRefused, PROJECT_ROOT, check_path
+    from qa.ui_render import CSS
+
+    try:
+        check_path(args.judgments, [PROJECT_ROOT, args.corpus, args.index])
+    except JudgmentPathRefused as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    demo, holder = build_app(args)
+    holder.start()
+    auth = tuple(args.auth.split(":", 1)) if args.auth else None
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=256)
+    demo.launch(server_name=args.host, server_port=args.port, auth=auth, css=CSS, footer_links=["api"],
+                show_error=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

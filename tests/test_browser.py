@@ -1,0 +1,169 @@
+"""The app in a real browser (Debian chromium through Playwright), used as a person would use it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+POVERTY_Q = "What poverty line did the Corps set?"
+WAIT = 60_000  # ms; answers take well under a second once the app is ready
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, app_server):
+    """A fresh page (a fresh session) on the app, ready for a question; dialogs are recorded."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    pg = context.new_page()
+    pg.dialogs = []
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    pg.goto(app_server.url)
+    pg.wait_for_selector("#question textarea")
+    expect(pg.locator("#status")).to_contain_text("Ready", timeout=WAIT)
+    yield pg
+    context.close()
+
+
+def ask(page, question: str) -> None:
+    from playwright.sync_api import expect
+
+    box = page.locator("#question textarea")
+    box.fill(question)
+    box.press("Enter")
+    expect(page.locator("#citations .qa-cards-head")).to_contain_text(question[:40], timeout=WAIT)
+
+
+def test_question_enter_answer_card_highlight_and_follow_up(page, tmp_path):
+    from playwright.sync_api import expect
+
+    ask(page, POVERTY_Q)
+    chat = page.locator("#chat")
+    expect(chat).to_contain_text("3500 Yuan")
+    expect(chat).to_contain_text("[1]")
+    first = page.locator("#citations details.qa-card").first
+    summary = first.locator(":scope > summary")
+    expect(summary).to_contain_text("[1]")
+    expect(summary).to_contain_text("Poverty line ¶")
+    expect(summary.locator(".qa-label")).to_have_text("strong match")
+    mark = first.locator(":scope > .qa-paragraph mark")
+    expect(mark).to_be_hidden()  # collapsed until the user expands the card
+    summary.click()
+    expect(mark).to_be_visible()
+    expect(mark).to_contain_text("3500")
+    page.screenshot(path=str(tmp_path / "answer.png"))
+    if os.environ.get("QA_SCREENSHOT"):  # `QA_SCREENSHOT=docs/screenshot.png pytest …` refreshes the README's
+        shutil.copy(tmp_path / "answer.png", os.environ["QA_SCREENSHOT"])
+    first.locator("details.qa-context summary").click()  # open in context: the neighbouring paragraphs
+    expect(first.locator(".qa-ctx").first).to_be_visible()
+    expect(first.locator(".qa-ctx").first).to_contain_text("¶2")
+
+    ask(page, "And how many people fell below it?")
+    expect(chat).to_contain_text("Searched for:")
+    expect(page.locator("#citations details.qa-card > summary").first).to_contain_text("Poverty line")
+    assert page.dialogs == []
+
+
+def test_example_download_and_clear(page):
+    from playwright.sync_api import expect
+
+    page.locator("button.qa-example", has_text="How were the anti-poverty funds managed?").click()
+    expect(page.locator("#citations details.qa-card").first).to_be_visible(timeout=WAIT)
+    expect(page.locator("#chat")).to_contain_text("How were the anti-poverty funds managed?")
+
+    with page.expect_download() as dl:
+        page.locator("#download").click()
+    text = Path(dl.value.path()).read_text(encoding="utf-8")
+    assert "## 1. How were the anti-poverty funds managed?" in text
+    assert "### Citations" in text and "\n> " in text and "paragraph " in text
+
+    page.locator("#clear-btn").click()
+    expect(page.locator("#chat [data-testid='user']")).to_have_count(0)
+    expect(page.locator("#chat [data-testid='bot']")).to_have_count(0)
+    expect(page.locator("#citations details")).to_have_count(0)
+    expect(page.locator("#judge-1")).to_be_hidden()
+    ask(page, POVERTY_Q)  # a cleared chat starts a new conversation: no follow-up context left over
+    expect(page.locator("#chat")).not_to_contain_text("Searched for:")
+
+
+def test_xss_in_question_and_corpus_shows_as_text(page):
+    from playwright.sync_api import expect
+
+    payload = '<script>alert(1)</script><img src=x onerror=alert(1)><svg onload=alert(1)> markup payloads?'
+    ask(page, payload)
+    expect(page.locator("#chat")).to_contain_text("<img src=x onerror=alert(1)>")
+    cards = page.locator("#citations details.qa-card")
+    xss_card = cards.filter(has=page.locator(":scope > summary", has_text="Markup payloads"))
+    expect(xss_card).to_have_count(1)
+    for summary in page.locator("#citations summary").all():
+        summary.click()
+    expect(xss_card.locator(":scope > .qa-paragraph")).to_contain_text("<script>alert(1)</script>")
+    expect(xss_card.locator(":scope > .qa-paragraph")).to_contain_text('<a href="javascript:alert(1)">click me</a>')
+    for where in ("#citations", "#chat"):
+        assert page.locator(f"{where} script, {where} img[src='x'], {where} svg[onload], "
+                            f"{where} a[href^='javascript']").count() == 0
+
+    page.get_by_role("tab", name="Sources").click()
+    for summary in page.locator("#sources summary").all():
+        summary.click()
+    expect(page.locator("#sources")).to_contain_text("<svg onload=alert(1)>")
+    assert page.locator("#sources script, #sources img, #sources svg[onload]").count() == 0
+    page.wait_for_timeout(500)  # give any injected handler the chance to fire
+    assert page.dialogs == []
+
+
+def test_judgment_click_appends_a_line(page, app_server):
+    from playwright.sync_api import expect
+
+    before = app_server.judgments.read_text(encoding="utf-8").splitlines() if app_server.judgments.exists() else []
+    ask(page, POVERTY_Q)
+    passage_id = page.locator("#citations details.qa-card").first.get_attribute("data-passage")
+    page.locator("#judge-1").click()
+    expect(page.locator("#judge-status")).to_contain_text("saved: [1] answered it")
+    lines = app_server.judgments.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(before) + 1
+    record = json.loads(lines[-1])
+    assert record["question"] == POVERTY_Q and record["history"] == []
+    assert record["relevant"] == [passage_id] and record["answerable"] is True
+    assert "3500" in record["answer"] and record["type"] == "user" and record["id"].startswith("user-")
+
+    page.locator("#judge-none").click()
+    expect(page.locator("#judge-status")).to_contain_text("none of the passages answered it")
+    record = json.loads(app_server.judgments.read_text(encoding="utf-8").splitlines()[-1])
+    assert record["relevant"] == [] and record["answerable"] is False and record["answer"] == ""
+
+
+def test_unsearchable_questions_get_a_clear_message_and_the_app_keeps_working(page):
+    from playwright.sync_api import expect
+
+    box = page.locator("#question textarea")
+    box.press("Enter")
+    expect(page.locator("#chat")).to_contain_text("Cannot search this question: the question is empty")
+    box.fill("🙂🙂 \u202e")
+    box.press("Enter")
+    expect(page.locator("#chat")).to_contain_text("the question has no words to search for")
+    ask(page, "poverty line " * 8000)  # 104,000 characters: searched in part, said so
+    expect(page.locator("#chat")).to_contain_text("only the first 1,000 were searched")
+    ask(page, POVERTY_Q)
+    expect(page.locator("#chat")).to_contain_text("3500 Yuan")

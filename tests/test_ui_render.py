@@ -1,0 +1,201 @@
+"""Pure pieces of the chat app, no server: escaping, <mark> placement, Markdown export, judgments."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from qa.embed import HashEmbedder
+from qa.judgments import JudgmentPathRefused, append_judgment, check_path
+from qa.types import Answer, Hit, Passage
+from qa.ui_state import ProgressEmbedder, QAHolder
+from qa.ui_render import (NOTHING_FOUND, card_html, cards_html, conversation_markdown, esc, highlighted, md_text,
+                          reply_markdown, sources_html)
+
+XSS = '<script>alert(1)</script> <img src=x onerror=alert(1)> <svg onload=alert(1)> <a href="javascript:alert(1)">x</a>'
+RAW_TAG = re.compile(r"<(script|img|svg|a)\b", re.I)
+
+
+def passage(text: str, *, pid="doc#1", section="Poverty line", paragraph=3, title="Report <b>2011</b>") -> Passage:
+    return Passage(pid, "doc", title, section, paragraph, 0, len(text), text)
+
+
+def answer_json(text: str, hs: int, he: int, *, abstained=False, question="What line?", searched=None,
+                section="Poverty line") -> dict:
+    p = passage(text, section=section)
+    hit = Hit(p, 0.8, 1, text[hs:he], hs, he, "weak" if abstained else "strong")
+    return Answer(question, searched or question, None if abstained else f"{text[hs:he]} [1]", abstained,
+                  (hit,), ("a notice",) if abstained else ()).to_json()
+
+
+def test_highlight_wraps_exactly_the_sentence_and_escapes_every_part():
+    text = "First <b>bold</b>. The line was 3500 & more. Last <i>one</i>."
+    s = text.index("The line")
+    e = text.index(" Last")
+    out = highlighted(text, s, e)
+    assert out == (esc(text[:s]) + "<mark>" + esc(text[s:e]) + "</mark>" + esc(text[e:]))
+    assert "<mark>The line was 3500 &amp; more.</mark>" in out
+    assert "<b>" not in out and "&lt;b&gt;bold&lt;/b&gt;" in out
+
+
+@pytest.mark.parametrize("start,end", [(0, 0), (5, 2), (-4, 3), (90, 200)])
+def test_highlight_offsets_out_of_range_are_clamped(start, end):
+    text = "short <text>"
+    out = highlighted(text, start, end)
+    assert out.replace("<mark>", "").replace("</mark>", "") == esc(text)
+
+
+def test_card_escapes_passage_title_and_context_and_marks_the_highlight():
+    text = f"Intro. {XSS} The poverty line was 3500 Yuan."
+    hs = text.index("The poverty")
+    a = answer_json(text, hs, len(text))
+    hit = a["passages"][0]
+    before = passage(f"Before {XSS}", pid="doc#0", paragraph=2, section='<svg onload=alert(1)>').to_dict()
+    html = card_html(hit, [before, passage(text).to_dict()])
+    assert not RAW_TAG.search(html)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "Report &lt;b&gt;2011&lt;/b&gt;" in html
+    assert html.count("<mark>The poverty line was 3500 Yuan.</mark>") == 2  # card and its context
+    assert "[1]" in html and "strong match" in html and "Open in context" in html
+    assert 'data-passage="doc#1"' in html
+
+
+def test_cards_for_an_abstention_say_weak_matches_and_escape_the_question():
+    a = answer_json("Nothing relevant here.", 0, 7, abstained=True, question=XSS)
+    html = cards_html(a)
+    assert "weak matches" in html and "weak match" in html
+    assert not RAW_TAG.search(html)
+
+
+def test_md_text_renders_as_literal_text():
+    out = md_text("*bold* [link](javascript:alert(1)) <img src=x> $x$ `code` # h")
+    assert "<img" not in out and "&lt;img src=x&gt;" in out
+    for ch in "*[]()`$#":
+        assert f"\\{ch}" in out
+
+
+def test_reply_shows_searched_for_notices_and_sources():
+    text = "The poverty line was 3500 Yuan."
+    a = answer_json(text, 0, len(text), question="And it?", searched="And it? (poverty line)")
+    reply = reply_markdown(a)
+    assert reply.startswith("*Searched for:* And it? \\(poverty line\\)")
+    assert "The poverty line was 3500 Yuan. \\[1\\]" in reply
+    assert "- \\[1\\] Report &lt;b&gt;2011&lt;/b&gt; › Poverty line ¶3 (strong match)" in reply
+    same = reply_markdown(answer_json(text, 0, len(text)))
+    assert "Searched for" not in same
+
+
+def test_reply_for_an_abstention_says_so_plainly():
+    reply = reply_markdown(answer_json("Unrelated text.", 0, 9, abstained=True))
+    assert NOTHING_FOUND in reply and "weak match" in reply
+    assert "*Note:* a notice" in reply
+
+
+def test_conversation_markdown_has_report_section_paragraph_and_quote():
+    text = "Before. The poverty line was 3500 Yuan."
+    hs = text.index("The")
+    turns = [answer_json(text, hs, len(text)),
+             {"question": "", "error": "the question is empty"},
+             answer_json("Unrelated.", 0, 10, abstained=True, question="Cake?")]
+    md = conversation_markdown(turns)
+    assert "## 1. What line?" in md
+    assert "**Answer:** The poverty line was 3500 Yuan. [1]" in md
+    assert "[1] Report <b>2011</b>, section “Poverty line”, paragraph 3 (strong match; passage `doc#1`)" in md
+    assert "> The poverty line was 3500 Yuan." in md
+    assert "Cannot search this question: the question is empty." in md
+    assert "## 3. Cake?" in md and NOTHING_FOUND in md
+
+
+def test_sources_lists_documents_sections_and_paragraphs_escaped():
+    ps = [passage("Intro text.", pid="d#0", section=None, paragraph=1),
+          passage(XSS, pid="d#1", section="Markup", paragraph=2),
+          passage("More markup.", pid="d#2", section="Markup", paragraph=3)]
+    docs = [{"id": "doc", "path": "doc.txt", "title": "T <i>", "passages": 3, "dropped": ()}]
+    html = sources_html(docs, [p.to_dict() for p in ps])
+    assert not RAW_TAG.search(html) and "<i>" not in html
+    assert "T &lt;i&gt;" in html and "(before the first section)" in html
+    assert html.count('class="qa-src-section"') == 2 and "¶3" in html
+
+
+def test_append_judgment_writes_one_json_line_each(tmp_path):
+    path = tmp_path / "sub" / "user-questions.jsonl"
+    r1 = append_judgment(path, question="What line?", history=[], relevant=["doc#1"], answerable=True,
+                         answer="The line.", allowed_roots=[tmp_path])
+    r2 = append_judgment(path, question="Cake?", history=["What line?"], relevant=[], answerable=False,
+                         answer=None, allowed_roots=[tmp_path])
+    lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+    assert lines == [r1, r2]
+    assert set(r1) == {"id", "question", "history", "relevant", "answer", "answerable", "type"}
+    assert re.fullmatch(r"user-\d{8}T\d{12}Z-[0-9a-f]{8}", r1["id"]) and r1["id"] != r2["id"]
+    assert r1["type"] == "user" and r1["relevant"] == ["doc#1"] and r1["answerable"] is True
+    assert r2["answer"] == "" and r2["history"] == ["What line?"] and r2["answerable"] is False
+
+
+@pytest.mark.parametrize("bad", ["/etc/qa-judgments.jsonl", "../../outside.jsonl", "link/x.jsonl"])
+def test_judgment_path_outside_the_allowed_folders_is_refused(tmp_path, bad):
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "link").symlink_to(tmp_path)  # a link pointing out of the project
+    with pytest.raises(JudgmentPathRefused):
+        append_judgment(root / bad if not bad.startswith("/") else bad, question="q", history=[], relevant=[],
+                        answerable=False, answer=None, allowed_roots=[root])
+    assert check_path(root / "corpus" / "user-questions.jsonl", [root]).is_relative_to(root.resolve())
+
+
+def test_judgments_default_to_the_project_folder(tmp_path):
+    with pytest.raises(JudgmentPathRefused):
+        check_path(tmp_path / "x.jsonl")
+
+
+def test_holder_reports_index_build_progress_then_ready(tmp_path):
+    from conftest import SEED, write_corpus
+    from qa.service import ReportQA
+
+    corpus = write_corpus(tmp_path / "corpus", {SEED.name: SEED.read_text(encoding="utf-8")})
+    seen = []
+
+    def factory(report):
+        def record(message, fraction):
+            seen.append((message, fraction))
+            report(message, fraction)
+        return ReportQA.open(corpus, tmp_path / "index", ProgressEmbedder(HashEmbedder(), record, chunk=8),
+                             progress=True)
+
+    holder = QAHolder(factory)
+    assert not holder.status().ready and not holder.wait(0)
+    qa = holder.start().get(timeout=60)
+    assert holder.status().ready and qa.passages
+    fractions = [f for m, f in seen if m.startswith("Building the index")]
+    assert len(fractions) > 2 and fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert qa.ask("poverty line").hits  # the wrapper embeds queries too
+
+
+def test_holder_shows_a_failure_instead_of_hanging():
+    def factory(report):
+        raise RuntimeError("corpus folder missing")
+
+    holder = QAHolder(factory).start()
+    assert holder.wait(10)
+    assert "corpus folder missing" in holder.status().message and holder.status().error
+    with pytest.raises(RuntimeError, match="could not be opened"):
+        holder.get(timeout=1)
+
+
+def test_app_flags_and_environment(monkeypatch):
+    import app
+
+    for var in ("QA_HOST", "QA_PORT", "QA_AUTH", "QA_JUDGMENTS", "QA_CORPUS"):
+        monkeypatch.delenv(var, raising=False)
+    a = app.parse_args([])
+    assert (a.host, a.port, a.auth) == ("127.0.0.1", 7860, None)
+    assert a.judgments == a.corpus / "user-questions.jsonl"
+    monkeypatch.setenv("QA_HOST", "0.0.0.0")
+    monkeypatch.setenv("QA_PORT", "9000")
+    monkeypatch.setenv("QA_AUTH", "ann:secret")
+    a = app.parse_args(["--port", "9001"])
+    assert (a.host, a.port, a.auth) == ("0.0.0.0", 9001, "ann:secret")
+    with pytest.raises(SystemExit):
+        app.parse_args(["--auth", "no-colon"])
+    assert app.main(["--judgments", "/etc/judgments.jsonl"]) == 2  # refused before anything loads
