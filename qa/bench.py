@@ -1,0 +1,114 @@
+"""`python -m qa bench`: speed figures for the README, measured in one run on this machine.
+
+Index build time is shown next to the raw cost of `model.encode` on the same unit texts (the
+baseline), so the pipeline's own overhead is visible. Query latency is warm (after one question),
+median and 95th percentile, per retrieval mode, over the shipped question set.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def _percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def _questions(corpus: Path) -> list[dict]:
+    rows = []
+    for f in sorted(corpus.glob("*.questions.jsonl")):
+        rows += [json.loads(line) for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not rows:
+        rows = [{"question": "What poverty line did the Corps set?", "history": []}]
+    return rows
+
+
+def run_bench(corpus: Path, embedder, xling, *, repeats: int = 1) -> dict:
+    from qa.index import open_index
+    from qa.ingest import load_corpus
+    from qa.service import ReportQA
+    from qa.units import build_units, embedding_text
+
+    out: dict = {}
+    t0 = time.perf_counter()
+    embedder.encode(["warm up"])
+    out["model_load_s"] = time.perf_counter() - t0
+    if xling:
+        t0 = time.perf_counter()
+        xling.encode(["warm up"])
+        out["xling_load_s"] = time.perf_counter() - t0
+
+    passages = load_corpus(corpus).passages
+    units = build_units(passages, embedder.max_words)
+    texts = [embedding_text(passages[u.passage], u) for u in units]
+    out["passages"], out["units"] = len(passages), len(units)
+    t0 = time.perf_counter()
+    embedder.encode(texts)
+    out["raw_encode_s"] = time.perf_counter() - t0
+    if xling:
+        t0 = time.perf_counter()
+        xling.encode([u.text for u in units])
+        out["raw_xling_encode_s"] = time.perf_counter() - t0
+
+    tmp = Path(tempfile.mkdtemp(prefix="qa-bench-"))
+    try:
+        for label, x in (("build_s", None), ("build_xling_s", xling)) if xling else (("build_s", None),):
+            shutil.rmtree(tmp / label, ignore_errors=True)
+            t0 = time.perf_counter()
+            open_index(corpus, tmp / label, embedder, xling=x)
+            out[label] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        open_index(corpus, tmp / ("build_xling_s" if xling else "build_s"), embedder, xling=xling)
+        out["index_load_s"] = time.perf_counter() - t0
+        qa = ReportQA.open(corpus, tmp / ("build_xling_s" if xling else "build_s"), embedder, xling=xling or False)
+        latency = _latency(qa, _questions(corpus), repeats)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    out["latency"] = latency
+    return out
+
+
+def _latency(qa, questions: list[dict], repeats: int) -> dict:
+    from qa.lexical import has_cjk
+
+    latency: dict[str, dict] = {}
+    for mode in ("dense", "bm25", "hybrid"):
+        qa.ask("warm up question", mode=mode)
+        times: dict[str, list[float]] = {"english": [], "chinese": []}
+        for _ in range(repeats):
+            for q in questions:
+                t0 = time.perf_counter()
+                qa.ask(q["question"], q.get("history") or [], mode=mode)
+                times["chinese" if has_cjk(q["question"]) else "english"].append((time.perf_counter() - t0) * 1000)
+        latency[mode] = {k: {"n": len(v), "p50_ms": statistics.median(v), "p95_ms": _percentile(v, 0.95)}
+                         for k, v in times.items() if v}
+    return latency
+
+
+def to_markdown(r: dict) -> str:
+    lines = [
+        f"Corpus: {r['passages']} passages, {r['units']} embedded units (sentences and sentence windows).",
+        "",
+        "| step | seconds |",
+        "|---|---:|",
+        f"| load all-MiniLM-L6-v2 (first encode) | {r['model_load_s']:.2f} |",
+        f"| raw `model.encode` of all units (baseline) | {r['raw_encode_s']:.2f} |",
+        f"| full index build, English model only (ingest + encode + FAISS + write) | {r['build_s']:.2f} |",
+    ]
+    if "build_xling_s" in r:
+        lines += [
+            f"| raw multilingual USE encode of all units | {r['raw_xling_encode_s']:.2f} |",
+            f"| full index build with the cross-lingual vectors (default) | {r['build_xling_s']:.2f} |",
+        ]
+    lines += [f"| load a built index (checksums verified) | {r['index_load_s']:.3f} |", "",
+              "| mode | questions | warm latency p50 (ms) | p95 (ms) |", "|---|---|---:|---:|"]
+    for mode, kinds in r["latency"].items():
+        for kind, v in kinds.items():
+            lines.append(f"| {mode} | {kind} ({v['n']}) | {v['p50_ms']:.1f} | {v['p95_ms']:.1f} |")
+    return "\n".join(lines)

@@ -1,0 +1,96 @@
+"""`python -m qa` as a user runs it: real model, real FAISS, the real report, subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SEED
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+
+
+def run(args, tmp, stdin=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "qa", *args, "-q", "--no-cross-lingual", "--corpus", str(tmp / "corpus"),
+                           "--index", str(tmp / "index")], input=stdin, capture_output=True, text=True,
+                          env=ENV, cwd=ROOT, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    (tmp / "corpus").mkdir()
+    shutil.copy(SEED, tmp / "corpus" / SEED.name)
+    r = run(["index"], tmp)
+    assert r.returncode == 0, r.stderr
+    assert "passages: 15" in r.stdout and "dropped boilerplate lines: 3" in r.stdout
+    return tmp
+
+
+def test_ask_json_schema(seeded):
+    r = run(["ask", "What poverty line did the Corps set?", "--json", "-k", "3"], seeded)
+    assert r.returncode == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["question"] == "What poverty line did the Corps set?" and j["abstained"] is False
+    assert "[1]" in j["answer"] and len(j["passages"]) == 3
+    p = j["passages"][0]
+    assert p["section"] == "Poverty line" and "3500 Yuan" in p["highlight"]
+    src = SEED.read_text(encoding="utf-8")
+    assert src[p["start"]:p["end"]] == p["text"]
+
+
+def test_ask_text_output_with_history(seeded):
+    r = run(["ask", "And how many people fell below it?", "--history", "What poverty line did the Corps set?"], seeded)
+    assert r.returncode == 0, r.stderr
+    assert "Searched for:" in r.stdout and "Poverty line ¶3" in r.stdout and "246,600" in r.stdout
+
+
+def test_batch_mode_keeps_order_and_reports_bad_lines(seeded):
+    lines = [
+        json.dumps({"question": "What poverty line did the Corps set?"}),
+        "{not json",
+        json.dumps({"question": "   "}),
+        json.dumps({"question": "And how many people fell below it?", "history": ["What poverty line did the Corps set?"]}),
+        json.dumps({"question": "How much money was invested? " + "x" * 100_000}),
+    ]
+    r = run(["ask", "--json", "-"], seeded, stdin="\n".join(lines) + "\n")
+    out = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(out) == 5
+    assert out[0]["passages"][0]["section"] == "Poverty line"
+    assert out[1] == {"line": 2, "error": out[1]["error"]} and "line 2" in r.stderr
+    assert out[2]["line"] == 3 and "empty" in out[2]["error"]
+    assert out[3]["searched"] != out[3]["question"]
+    assert any("only the first" in n for n in out[4]["notices"])
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+
+
+def test_empty_question_is_one_line_error(tmp_path):
+    (tmp_path / "corpus").mkdir()
+    r = run(["ask", "  \t "], tmp_path)
+    assert r.returncode == 2 and r.stderr.strip() == "error: the question is empty"
+
+
+def test_empty_corpus_folder(tmp_path):
+    (tmp_path / "corpus").mkdir()
+    r = run(["ask", "What poverty line?"], tmp_path)
+    assert r.returncode == 2 and "no readable report" in r.stderr and "Traceback" not in r.stderr
+    r = run(["index"], tmp_path / "missing")
+    assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_binary_and_invalid_utf8_files_are_skipped_with_a_warning(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "good.txt").write_text("Good report 2020\n\n【Water】 The town built 12 wells.\n", encoding="utf-8")
+    (corpus / "binary.txt").write_bytes(b"\x00\x01\x02garbage\x00" * 50)
+    (corpus / "latin1.txt").write_bytes("Caf\xe9 report\n\nSome text.".encode("latin-1"))
+    r = run(["index"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "skipped binary.txt" in r.stdout and "skipped latin1.txt" in r.stdout and "UTF-8" in r.stdout
+    assert "passages: 1" in r.stdout

@@ -1,0 +1,112 @@
+"""Retrieval and answers on the real report with the packaged model and real FAISS."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.embed import HashEmbedder
+from qa.index import open_index
+from qa.lexical import LexicalIndex, tokenize
+from qa.question import needs_context, resolve
+from qa.retrieve import Retriever
+from qa.sentences import split_sentences
+from tests.conftest import write_corpus
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense"])
+def test_poverty_line_question_cites_poverty_line_with_3500_highlighted(seed_qa, mode):
+    a = seed_qa.ask("What poverty line did the Corps set?", mode=mode)
+    top = a.hits[0]
+    assert top.passage.section == "Poverty line"
+    assert "3500 Yuan" in top.highlight
+    assert not a.abstained and a.answer.endswith("[1]") and "3500" in a.answer
+    assert top.passage.text[top.highlight_start:top.highlight_end] == top.highlight
+
+
+def test_fact_at_the_very_end_of_the_longest_paragraph_is_found(seed_qa):
+    longest = max(seed_qa.passages, key=lambda p: len(p.text.split()))
+    last = split_sentences(longest.text)[-1].text
+    assert "prepare the holding" in last  # the seed's longest paragraph ends with this sentence
+    a = seed_qa.ask("Did they plan to hold a party committee work conference on poverty alleviation?")
+    assert a.hits[0].passage.id == longest.id
+    assert a.hits[0].highlight == last
+
+
+@pytest.mark.parametrize("question, section, fragment", [
+    ("How much money did the farms raise themselves between 2008 and 2010?",
+     "Management of anti-poverty funds", "12.39 million"),
+    ("How many university students were sent to work on poor farms?", "Personnel training", "64 university"),
+    ("How many households were moved to the resettlement zone?",
+     "Off-site relocation for poverty alleviation", "500 households"),
+])
+def test_hybrid_finds_facts_that_dense_alone_can_miss(seed_qa, question, section, fragment):
+    a = seed_qa.ask(question)
+    assert a.hits[0].passage.section == section
+    assert fragment in a.hits[0].highlight
+
+
+def test_follow_up_is_searched_with_earlier_question(seed_qa):
+    a = seed_qa.ask("And how many people fell below it?", ["What poverty line did the Corps set?"])
+    assert a.searched != a.question and "poverty line" in a.searched
+    assert a.hits[0].passage.section == "Poverty line" and "246,600" in a.hits[0].highlight
+
+
+def test_self_contained_question_is_searched_as_asked():
+    q = "How many households were relocated to Zaozi Resettlement Zone?"
+    assert not needs_context(q)
+    assert resolve(q, ["What poverty line did the Corps set?"]) == q
+    assert needs_context("Who paid for them?") and needs_context("它是多少？")
+
+
+def test_chinese_question_about_english_report(seed_qa):
+    a = seed_qa.ask("兵团确定的贫困线是多少？")
+    assert a.hits[0].passage.section == "Poverty line"
+    assert not a.abstained
+
+
+def test_unanswerable_question_abstains_and_names_missing_terms(seed_qa):
+    a = seed_qa.ask("How many tourists visited Tibet in 2015?")
+    assert a.abstained and a.answer is None
+    assert a.hits, "the nearest passages are still listed"
+    assert all(h.confidence == "weak" for h in a.hits)
+    assert any("do not mention Tibet or 2015" in n for n in a.notices)
+
+
+def test_off_topic_question_abstains(seed_qa):
+    a = seed_qa.ask("What is the boiling point of mercury?")
+    assert a.abstained
+
+
+def test_json_shape(seed_qa):
+    j = seed_qa.ask("What poverty line did the Corps set?", k=3).to_json()
+    assert set(j) >= {"question", "searched", "answer", "abstained", "passages"}
+    assert [p["rank"] for p in j["passages"]] == [1, 2, 3]
+    assert set(j["passages"][0]) >= {"rank", "id", "doc", "title", "section", "paragraph", "start", "end",
+                                     "score", "text", "highlight"}
+
+
+def test_chinese_tokens_give_nonzero_bm25_on_chinese_text():
+    lex = LexicalIndex(["兵团确定贫困线为农村家庭人均纯收入3500元。", "新疆的棉花产量增加了。"])
+    scores = lex.scores(tokenize("贫困线是多少"))
+    assert scores[0] > 0 and scores[1] == 0
+    assert "贫困线" in tokenize("兵团的贫困线")
+
+
+def test_fusion_orders_hand_made_case(tmp_path):
+    # Passage A shares the question's rare number and words; B only shares common words.
+    corpus = write_corpus(tmp_path / "c", {"r.txt": (
+        "Report\n\n【Wells】 The county drilled 417 wells for drinking water.\n\n"
+        "【Water】 Water water water is important for the county and the water plan.\n")})
+    index, _ = open_index(corpus, tmp_path / "i", HashEmbedder())
+    r = Retriever(index, HashEmbedder())
+    ranked = r.search("How many wells were drilled, 417?", k=2, mode="hybrid")
+    assert [index.passages[c.row].section for c in ranked] == ["Wells", "Water"]
+    assert ranked[0].lexical == 1.0 and ranked[0].coverage > ranked[1].coverage
+
+
+def test_sentence_splitter_keeps_abbreviations_and_offsets():
+    text = "It relocated 500 households to No. 3 Branch of Red Flag Farm. Co., Ltd joined. 它很好。好的！"
+    sents = split_sentences(text)
+    assert [s.text for s in sents] == ["It relocated 500 households to No. 3 Branch of Red Flag Farm.",
+                                       "Co., Ltd joined.", "它很好。", "好的！"]
+    assert all(text[s.start:s.end] == s.text for s in sents)
