@@ -41,6 +41,8 @@ class QuestionResult:
     answer: str  # expected text
     ranked: tuple[str, ...]  # passage ids, best first
     scores: tuple[float, ...]
+    top_id: str
+    top_where: str  # "Section ¶n" of the first hit
     top_citation: str
     top_highlight: str
     abstained: bool
@@ -71,10 +73,12 @@ def score_answer(q: Question, answer, mode: str, ms: float) -> QuestionResult:
     ranked = tuple(h.passage.id for h in answer.hits)
     relevant = set(q.relevant)
     top = answer.hits[0] if answer.hits else None
-    highlight_ok = contains_answer(top.highlight, q.answer) if (q.answerable and top) else (False if q.answerable else None)
+    highlight_ok = None if not q.answerable else bool(top) and contains_answer(top.highlight, q.answer)
     return QuestionResult(
         q.id, q.type, q.question, q.history, answer.searched, q.answerable, q.relevant, q.answer, ranked,
-        tuple(round(h.score, 4) for h in answer.hits), top.passage.citation() if top else "",
+        tuple(round(h.score, 4) for h in answer.hits), top.passage.id if top else "",
+        (f"{top.passage.section} ¶{top.passage.paragraph}" if top.passage.section else f"¶{top.passage.paragraph}")
+        if top else "", top.passage.citation() if top else "",
         top.highlight if top else "", answer.abstained, highlight_ok,
         first_relevant_rank(ranked, relevant) if relevant else None,
         ranking_metrics(ranked, relevant) if q.answerable else {}, round(ms, 2))
@@ -179,14 +183,17 @@ def evaluate(qa, questions: list[Question], modes: list[str], progress: bool | P
 
 def write_runs(report: EvalReport, path: Path) -> list[Path]:
     """TREC run file(s): `path` for one mode, else `stem.MODE.suffix` beside it for each mode."""
-    path = Path(path)
     written = []
     for mode in report.modes:
-        target = path if len(report.modes) == 1 else path.with_name(f"{path.stem}.{mode}{path.suffix or '.trec'}")
-        run = {r.id: list(zip(r.ranked, r.scores)) for r in report.results[mode]}
-        write_trec_run(target, run, f"qa-{mode}")
+        target = run_path(Path(path), mode, len(report.modes))
+        write_trec_run(target, {r.id: list(zip(r.ranked, r.scores)) for r in report.results[mode]}, f"qa-{mode}")
         written.append(target)
     return written
+
+
+def run_path(path: Path, mode: str, modes: int) -> Path:
+    """The run file of one mode: `path` itself when only one mode runs."""
+    return path if modes == 1 else path.with_name(f"{path.stem}.{mode}{path.suffix or '.trec'}")
 
 
 def plot(report: EvalReport, path: Path) -> Path:

@@ -83,6 +83,7 @@ def _run_questions(args, modes: list[str]) -> int:
 def _run_beir(args, modes: list[str]) -> int:
     from qa.beir import DEFAULT_CACHE, evaluate_beir, load_beir, open_beir_index
     from qa.embed import SentenceTransformerEmbedder
+    from qa.evaluate import run_path
     from qa.metrics import write_trec_run
 
     data = load_beir(args.beir, args.split, args.limit)
@@ -93,7 +94,7 @@ def _run_beir(args, modes: list[str]) -> int:
     report = evaluate_beir(data, index, embedder, modes, k=args.k or 100, progress=not args.quiet)
     if args.run:
         for mode, run in report.runs.items():
-            target = args.run if len(modes) == 1 else args.run.with_name(f"{args.run.stem}.{mode}{args.run.suffix or '.trec'}")
+            target = run_path(args.run, mode, len(modes))
             write_trec_run(target, run, f"qa-{mode}")
             print(f"Run file: {target}", file=sys.stderr)
     print(json.dumps(report.to_json(), ensure_ascii=False) if args.json else report.to_markdown())

@@ -57,12 +57,12 @@ def failure_lines(report, mode: str, limit: int | None) -> list[str]:
         if r.searched != r.question:
             out.append(f"  - searched: {r.searched}")
         if not r.answerable:
-            out.append(f"  - should abstain; answered from {r.top_citation}: “{_short(r.top_highlight)}”")
+            out.append(f"  - should abstain; answered from {r.top_id} ({r.top_where}): “{_short(r.top_highlight)}”")
             continue
         where = f"rank {r.relevant_rank}" if r.relevant_rank else f"not in the top {len(r.ranked)}"
         want = f"expected “{r.answer}” in {', '.join(r.relevant)} ({where})"
         if r.metrics.get("Hit@1", 0) < 1:
-            out.append(f"  - {want}; first came {r.top_citation}: “{_short(r.top_highlight)}”")
+            out.append(f"  - {want}; first came {r.top_id} ({r.top_where}): “{_short(r.top_highlight)}”")
         elif not r.highlight_ok:
             out.append(f"  - right passage, but the highlight misses “{r.answer}”: “{_short(r.top_highlight)}”")
         if r.abstained:
