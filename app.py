@@ -49,14 +49,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def open_report_qa(args: argparse.Namespace, report):
     """Load or build the index (progress reported to the page and as a tqdm bar), then warm the model."""
-    from qa.embed import MultilingualUSEEmbedder, SentenceTransformerEmbedder
+    from qa.embed import CrossLingualEmbedder, SentenceTransformerEmbedder
     from qa.service import ReportQA
     from qa.ui_state import ProgressEmbedder
 
     report("Checking the index…", None)
     embedder = ProgressEmbedder(SentenceTransformerEmbedder(args.model), report)
     # the same embedders as the CLI's defaults, so the app and `python -m qa` share one index
-    xling = ProgressEmbedder(MultilingualUSEEmbedder(), report, name="cross-lingual") if args.cross_lingual else False
+    xling = ProgressEmbedder(CrossLingualEmbedder(), report, name="cross-lingual") if args.cross_lingual else False
     qa = ReportQA.open(args.corpus, args.index, embedder, xling=xling, progress=True)
     if qa.build_report:
         logging.getLogger("app").info("index rebuilt (%s) in %.1f s", qa.build_report.reason, qa.build_report.seconds)
@@ -75,7 +75,8 @@ def build_app(args: argparse.Namespace):
 
     holder = QAHolder(lambda report: open_report_qa(args, report))
     demo = build_ui(holder, examples=EXAMPLES, judgments_path=args.judgments,
-                    judgments_roots=[PROJECT_ROOT, args.corpus, args.index])
+                    judgments_roots=[PROJECT_ROOT, args.corpus, args.index], corpus_dir=args.corpus,
+                    index_dir=args.index)
     return demo, holder
 
 
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from qa.judgments import JudgmentPathRefused, PROJECT_ROOT, check_path
     from qa.ui_render import CSS
+    from qa.uploads import MAX_UPLOAD_BYTES
 
     try:
         check_path(args.judgments, [PROJECT_ROOT, args.corpus, args.index])
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=256)
     demo.launch(server_name=args.host, server_port=args.port, auth=auth, css=CSS, footer_links=["api"],
-                show_error=True)
+                show_error=True, max_file_size=MAX_UPLOAD_BYTES)
     return 0
 
 

@@ -112,3 +112,77 @@ def to_markdown(r: dict) -> str:
         for kind, v in kinds.items():
             lines.append(f"| {mode} | {kind} ({v['n']}) | {v['p50_ms']:.1f} | {v['p95_ms']:.1f} |")
     return "\n".join(lines)
+
+
+_TOPICS = ("schools", "clinics", "roads", "wells", "farms", "housing", "markets", "bridges", "factories", "parks")
+_PLACES = ("county", "district", "township", "prefecture", "valley", "corps division")
+
+
+def synthetic_corpus(folder: Path, documents: int = 40, paragraphs: int = 10, *, edition: int = 0) -> Path:
+    """`documents` yearbook-like reports of `paragraphs` sections each (3 sentences a paragraph, varied numbers)."""
+    import random
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for d in range(documents):
+        rng = random.Random(d * 1000 + edition)
+        year = 2000 + d % 20
+        place = _PLACES[d % len(_PLACES)]
+        paras = []
+        for i in range(paragraphs):
+            topic = _TOPICS[i % len(_TOPICS)]
+            a, b, c = rng.randint(2, 900), rng.randint(10, 99), rng.randint(1, 40)
+            paras.append(f"【{topic.title()} {i + 1}】 In {year} the {place} number {d} built {a} new {topic} "
+                         f"with funds of {b} million yuan. Coverage of {topic} rose by {c} percent over the year "
+                         f"in report {d}. Officials of the {place} said the work on {topic} would continue with "
+                         f"{rng.randint(3, 70)} further projects planned.")
+        (folder / f"yearbook-{d:02d}-{year}.txt").write_text(
+            f"Yearbook {d} of the {place} ({year})\n\n" + "\n\n".join(paras) + "\n", encoding="utf-8")
+    return folder
+
+
+def incremental_bench(embedder, xling=None, *, documents: int = 40, paragraphs: int = 10) -> dict:
+    """Full build of a synthetic corpus, then an update after one file changed: seconds and ratio."""
+    from qa.index import open_index
+
+    embedder.encode(["warm up"])
+    if xling:
+        xling.encode(["warm up"])
+    tmp = Path(tempfile.mkdtemp(prefix="qa-bench-incr-"))
+    try:
+        corpus = synthetic_corpus(tmp / "corpus", documents, paragraphs)
+        t0, c0 = time.perf_counter(), time.process_time()
+        _, full = open_index(corpus, tmp / "index", embedder, xling=xling)
+        full_s, full_cpu = time.perf_counter() - t0, time.process_time() - c0
+        synthetic_corpus(tmp / "edit", 1, paragraphs, edition=1)  # document 0 with other figures
+        changed = next(corpus.glob("yearbook-00-*.txt"))
+        changed.write_text(next((tmp / "edit").glob("*.txt")).read_text(encoding="utf-8"), encoding="utf-8")
+        t0, c0 = time.perf_counter(), time.process_time()
+        _, incr = open_index(corpus, tmp / "index", embedder, xling=xling)
+        incr_s, incr_cpu = time.perf_counter() - t0, time.process_time() - c0
+        t0 = time.perf_counter()
+        open_index(corpus, tmp / "index", embedder, xling=xling)
+        load_s = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"documents": documents, "paragraphs": documents * paragraphs, "units": full.units,
+            "cross_lingual": bool(xling), "full_s": full_s, "incremental_s": incr_s, "ratio": incr_s / full_s,
+            "full_cpu_s": full_cpu, "incremental_cpu_s": incr_cpu,
+            "unchanged_load_s": load_s, "changed": list(incr.changed), "embedded": incr.embedded,
+            "reused": incr.reused, "xling_embedded": incr.xling_embedded, "xling_reused": incr.xling_reused}
+
+
+def incremental_markdown(r: dict) -> str:
+    return "\n".join([
+        f"Synthetic corpus: {r['documents']} reports, {r['paragraphs']} paragraphs, {r['units']} embedded units"
+        + (" (+ cross-lingual vectors)" if r["cross_lingual"] else "") + "; then one report rewritten.",
+        "",
+        "| step | wall seconds | CPU seconds (all threads) |",
+        "|---|---:|---:|",
+        f"| full build | {r['full_s']:.2f} | {r['full_cpu_s']:.2f} |",
+        f"| incremental update, 1 file changed ({r['embedded']} units embedded, {r['reused']} reused) "
+        f"| {r['incremental_s']:.2f} | {r['incremental_cpu_s']:.2f} |",
+        f"| open with nothing changed | {r['unchanged_load_s']:.2f} | |",
+        "",
+        f"Incremental / full: {r['ratio']:.1%} of the wall time, "
+        f"{r['incremental_cpu_s'] / r['full_cpu_s']:.1%} of the CPU time.",
+    ])

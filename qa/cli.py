@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", help="build or update the index and print a summary")
     _common(p)
-    p.add_argument("--force", action="store_true", help="rebuild even if the index is up to date")
+    p.add_argument("--force", action="store_true", help="rebuild from scratch (re-embed everything) even if the index is up to date")
 
     p = sub.add_parser("ask", help="answer a question with cited passages")
     _common(p)
@@ -46,12 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default=None, choices=("dense", "bm25", "hybrid"),
                    help="retrieval mode (default: hybrid)")
     p.add_argument("--doc", action="append", default=None, help="restrict to a document id (repeatable)")
+    p.add_argument("--year", default=None, metavar="YEAR[-YEAR]",
+                   help="restrict to reports of a year or a range of years, e.g. 2011 or 2010-2012")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     p = sub.add_parser("bench", help="measure index build time and query latency on the corpus")
     _common(p)
     p.add_argument("--repeats", type=int, default=3, help="passes over the question set (default 3)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--incremental", action="store_true",
+                   help="instead: full build vs update after one file changed, on 40 generated reports")
+    p.add_argument("--scale", action="store_true",
+                   help="instead: the vector-search scale curve on synthetic vectors (writes docs/scale.png)")
+    p.add_argument("--sizes", default="1e3,1e4,1e5,1e6", help="passage counts for --scale (default 1e3,1e4,1e5,1e6)")
 
     from qa import evaluate_cli  # noqa: F401  (registers `eval` when present)
 
@@ -61,9 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def embedders(args):
     """The embedding model and the cross-lingual one (or None) chosen by the flags."""
-    from qa.embed import MultilingualUSEEmbedder, SentenceTransformerEmbedder
+    from qa.embed import CrossLingualEmbedder, SentenceTransformerEmbedder
 
-    return SentenceTransformerEmbedder(args.model), (MultilingualUSEEmbedder() if args.cross_lingual else None)
+    return SentenceTransformerEmbedder(args.model), (CrossLingualEmbedder() if args.cross_lingual else None)
 
 
 def _open(args):
@@ -96,6 +103,11 @@ def cmd_index(args) -> int:
         print(f"    - {line[:100]}")
     for s in m.get("skipped", []):
         print(f"  skipped {s['path']}: {s['reason']}")
+    if report:
+        for label, paths in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
+            if paths:
+                print(f"  {label}: {', '.join(paths[:10])}" + (f" … (+{len(paths) - 10})" if len(paths) > 10 else ""))
+        print(f"  {report.summary()}")
     print(f"  time: {time.perf_counter() - t0:.1f} s" + (f" (build {report.seconds:.1f} s)" if report else ""))
     return 0
 
@@ -118,7 +130,10 @@ def cmd_ask(args) -> int:
     if args.k < 1:
         print("error: -k must be at least 1", file=sys.stderr)
         return 2
+    from qa.filters import parse_years
+
     docs = set(args.doc) if args.doc else None
+    parse_years(args.year)  # fail fast on a malformed --year, before loading any model
     mode = args.mode
     if args.question == "-":
         return _ask_batch(args, docs)
@@ -128,7 +143,7 @@ def cmd_ask(args) -> int:
     qa = _open(args)
     kwargs = {"mode": mode} if mode else {}
     try:
-        a = qa.ask(args.question, args.history, k=args.k, docs=docs, **kwargs)
+        a = qa.ask(args.question, args.history, k=args.k, docs=docs, years=args.year, **kwargs)
     except BadQuestion as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -154,7 +169,7 @@ def _ask_batch(args, docs) -> int:
             if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
                 raise ValueError('"history" must be a list of strings')
             kwargs = {"mode": req.get("mode") or args.mode} if (req.get("mode") or args.mode) else {}
-            a = qa.ask(req["question"], history, k=int(req.get("k", args.k)), docs=docs, **kwargs)
+            a = qa.ask(req["question"], history, k=int(req.get("k", args.k)), docs=docs, years=args.year, **kwargs)
         except (ValueError, BadQuestion) as e:
             failures += 1
             msg = f"line {lineno}: {e}"
@@ -169,9 +184,23 @@ def _ask_batch(args, docs) -> int:
 
 
 def cmd_bench(args) -> int:
-    from qa.bench import run_bench, to_markdown
+    if args.scale:
+        from qa import bench_scale
+
+        try:
+            sizes = bench_scale.parse_sizes(args.sizes)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(bench_scale.main(sizes, as_json=args.json))
+        return 0
+    from qa.bench import incremental_bench, incremental_markdown, run_bench, to_markdown
 
     embedder, xling = embedders(args)
+    if args.incremental:
+        result = incremental_bench(embedder, xling)
+        print(json.dumps(result, indent=2) if args.json else incremental_markdown(result))
+        return 0
     result = run_bench(args.corpus, embedder, xling, repeats=args.repeats)
     print(json.dumps(result, indent=2) if args.json else to_markdown(result))
     return 0

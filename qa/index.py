@@ -1,10 +1,15 @@
 """Index: passages + unit vectors in FAISS, saved in a folder with a checked manifest.
 
 Layout of `index/`: `CURRENT` names the live `build-*/` folder, which holds `manifest.json`,
-`passages.jsonl`, `documents.jsonl`, `units.jsonl` and `units.faiss`. Positional contract: FAISS row
-*i* is line *i* of `units.jsonl`; a unit's `passage` is a line number of `passages.jsonl`.
+`passages.jsonl`, `documents.jsonl`, `units.jsonl`, `units.faiss` (exact or IVF by corpus size, see
+qa/vectorstore.py) and `units.npy`. Positional contract: FAISS row *i* is row *i* of `units.npy` and line
+*i* of `units.jsonl`; a unit's `passage` is a line number of `passages.jsonl`.
 A build is written to a temporary folder, then `CURRENT` is replaced atomically (`os.replace`), under
 an exclusive lock, so a killed or concurrent build never leaves a half-written index.
+
+Builds are incremental: every build folder is complete, but vectors of units whose exact text was
+embedded before with the same model are copied from the previous build (`qa.index_cache`), so after
+a change only the new or edited paragraphs go through the model.
 """
 
 from __future__ import annotations
@@ -24,17 +29,19 @@ from pathlib import Path
 
 import numpy as np
 
-from qa import __version__
+from qa import __version__, vectorstore
 from qa.embed import Embedder
 from qa.errors import IndexUnusable
+from qa.index_cache import KEYS_FILE, XKEYS_FILE, VectorCache, load_caches, sha256_file
 from qa.ingest import file_hashes, load_corpus
 from qa.types import Corpus, Passage, Unit
 from qa.units import WINDOW, STRIDE, build_units, embedding_text
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-_FILES = ("passages.jsonl", "documents.jsonl", "units.jsonl", "units.faiss")
+FORMAT_VERSION = 3  # 2: unit text keys for incremental builds; 3: units.npy, index type by corpus size
+VECTORS_FILE = "units.npy"  # the unit vectors (row i == FAISS row i), memory-mapped on load
+_FILES = ("passages.jsonl", "documents.jsonl", "units.jsonl", "units.faiss", VECTORS_FILE, KEYS_FILE)
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,22 @@ class BuildReport:
     dropped: tuple[str, ...]
     skipped: tuple[str, ...]
     seconds: float
+    added: tuple[str, ...] = ()  # files, relative to the corpus folder, compared with the previous build
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    embedded: int = 0  # distinct unit texts sent to the model in this build
+    reused: int = 0  # units whose vector was copied from the previous build
+    xling_embedded: int = 0  # the same for the cross-lingual vectors
+    xling_reused: int = 0
+
+    def summary(self) -> str:
+        """One line: files added/changed/removed and units re-embedded vs reused."""
+        files = ", ".join(f"{len(v)} {label}" for label, v in
+                          (("added", self.added), ("changed", self.changed), ("removed", self.removed)))
+        line = f"files: {files}; units: {self.embedded:,} embedded, {self.reused:,} reused"
+        if self.xling_embedded or self.xling_reused:
+            line += f" (cross-lingual: {self.xling_embedded:,} embedded, {self.xling_reused:,} reused)"
+        return line
 
 
 def fingerprint(hashes: dict[str, str]) -> str:
@@ -89,14 +112,6 @@ def _library_versions() -> dict[str, str]:
         except PackageNotFoundError:
             pass
     return out
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _write_jsonl(path: Path, rows) -> None:
@@ -124,20 +139,27 @@ def build_lock(index_dir: Path):
 
 def build_index(corpus: Corpus, hashes: dict[str, str], embedder: Embedder, index_dir: Path, *,
                 reason: str = "build requested", progress: bool = False,
-                xling: Embedder | None = None) -> BuildReport:
-    """Embed every unit of the corpus and switch the new index in atomically. Caller holds the lock."""
-    import faiss
-
+                xling: Embedder | None = None, reuse: bool = True, whole_passages: bool = False) -> BuildReport:
+    """Embed the units of the corpus not embedded in the previous build, reuse the other vectors, and
+    switch the new (complete) index in atomically. `reuse=False` embeds everything afresh (a forced
+    rebuild). Caller holds the lock."""
     t0 = time.perf_counter()
     passages = corpus.passages
-    units = build_units(passages, embedder.max_words)
+    units = build_units(passages, embedder.max_words, whole=whole_passages)
     texts = [embedding_text(passages[u.passage], u) for u in units]
-    vectors = embedder.encode(texts, progress=progress)
-    if vectors.shape != (len(units), embedder.dim):
-        raise ValueError(f"embedder returned shape {vectors.shape}, expected ({len(units)}, {embedder.dim})")
-    index = faiss.IndexFlatIP(embedder.dim)
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    xvectors = xling.encode([u.text for u in units], progress=progress) if xling else None
+    try:
+        previous = current_folder(index_dir)
+    except IndexUnusable:
+        previous = None
+    cache, xcache, old_files = load_caches(previous, model_id=embedder.model_id, dim=embedder.dim,
+                                           xling_id=xling.model_id if xling else None)
+    if not reuse:
+        cache, xcache = VectorCache(), VectorCache()
+    main = cache.embed(texts, embedder, progress=progress)
+    spec = vectorstore.choose_index(len(main.vectors), embedder.dim)  # exact while fast enough, IVF beyond
+    index = vectorstore.build(main.vectors.reshape(-1, embedder.dim), spec)
+    cross = xcache.embed([u.text for u in units], xling, progress=progress) if xling else None
+    xvectors = cross.vectors if cross else None
 
     index_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-build-", dir=index_dir))
@@ -146,25 +168,32 @@ def build_index(corpus: Corpus, hashes: dict[str, str], embedder: Embedder, inde
         _write_jsonl(tmp / "documents.jsonl", (
             asdict(DocumentInfo(d.id, d.path, d.title, len(d.passages), d.dropped)) for d in corpus.documents))
         _write_jsonl(tmp / "units.jsonl", (asdict(u) for u in units))
-        faiss.write_index(index, str(tmp / "units.faiss"))
+        vectorstore.save(index, tmp / "units.faiss")
+        np.save(tmp / VECTORS_FILE, np.asarray(main.vectors, dtype=np.float32), allow_pickle=False)
+        np.save(tmp / KEYS_FILE, main.keys, allow_pickle=False)
         files = list(_FILES)
-        if xvectors is not None:
+        if cross is not None:
             np.save(tmp / "units.xling.npy", xvectors.astype(np.float32), allow_pickle=False)
-            files.append("units.xling.npy")
+            np.save(tmp / XKEYS_FILE, cross.keys, allow_pickle=False)
+            files += ["units.xling.npy", XKEYS_FILE]
         dropped = tuple(line for d in corpus.documents for line in d.dropped)
         manifest = {
             "format_version": FORMAT_VERSION,
+            "vector_index": spec.describe(),
             "model_id": embedder.model_id,
             "dim": embedder.dim,
             "xling_model_id": xling.model_id if xling else None,
             "normalized": True,
             "metric": "inner_product",
-            "units": {"window": WINDOW, "stride": STRIDE, "max_words": embedder.max_words},
+            "units": {"window": WINDOW, "stride": STRIDE, "max_words": embedder.max_words,
+                      "whole_passages": whole_passages},
             "corpus": {"fingerprint": fingerprint(hashes), "files": hashes},
             "counts": {"documents": len(corpus.documents), "passages": len(passages), "units": len(units)},
+            "embedded": {"units": main.embedded, "reused": main.reused,
+                         "xling_units": cross.embedded if cross else 0, "xling_reused": cross.reused if cross else 0},
             "dropped": list(dropped),
             "skipped": [asdict(s) for s in corpus.skipped],
-            "files": {name: _sha256_file(tmp / name) for name in files},
+            "files": {name: sha256_file(tmp / name) for name in files},
             "libraries": _library_versions(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "build_seconds": round(time.perf_counter() - t0, 3),
@@ -186,8 +215,13 @@ def build_index(corpus: Corpus, hashes: dict[str, str], embedder: Embedder, inde
             shutil.rmtree(old, ignore_errors=True)
     for stale_tmp in index_dir.glob(".tmp-build-*"):
         shutil.rmtree(stale_tmp, ignore_errors=True)
+    added = tuple(sorted(set(hashes) - set(old_files)))
+    removed = tuple(sorted(set(old_files) - set(hashes)))
+    changed = tuple(sorted(p for p in set(old_files) & set(hashes) if old_files[p] != hashes[p]))
     return BuildReport(reason, len(corpus.documents), len(passages), len(units), dropped,
-                       tuple(f"{s.path}: {s.reason}" for s in corpus.skipped), time.perf_counter() - t0)
+                       tuple(f"{s.path}: {s.reason}" for s in corpus.skipped), time.perf_counter() - t0,
+                       added, changed, removed, main.embedded, main.reused,
+                       cross.embedded if cross else 0, cross.reused if cross else 0)
 
 
 def current_folder(index_dir: Path) -> Path:
@@ -222,26 +256,25 @@ def check_manifest(manifest: dict, *, model_id: str, hashes: dict[str, str], xli
 def load_index(index_dir: Path, *, model_id: str, hashes: dict[str, str], xling_id: str | None = None,
                verify_files: bool = True) -> LoadedIndex:
     """Load the current index, checking it against the corpus and model; IndexUnusable if it does not fit."""
-    import faiss
-
     folder = current_folder(index_dir)
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise IndexUnusable(f"manifest unreadable ({e.__class__.__name__})") from None
     check_manifest(manifest, model_id=model_id, hashes=hashes, xling_id=xling_id)
-    names = list(_FILES) + (["units.xling.npy"] if xling_id else [])
+    names = list(_FILES) + (["units.xling.npy", XKEYS_FILE] if xling_id else [])
     for name in names:
         path = folder / name
         if not path.is_file():
             raise IndexUnusable(f"index file {name} is missing")
-        if verify_files and _sha256_file(path) != manifest.get("files", {}).get(name):
+        if verify_files and sha256_file(path) != manifest.get("files", {}).get(name):
             raise IndexUnusable(f"index file {name} is corrupted (checksum mismatch)")
     try:
         passages = [Passage.from_dict(d) for d in _read_jsonl(folder / "passages.jsonl")]
         documents = [DocumentInfo(**{**d, "dropped": tuple(d["dropped"])}) for d in _read_jsonl(folder / "documents.jsonl")]
         units = [Unit(**d) for d in _read_jsonl(folder / "units.jsonl")]
-        index = faiss.read_index(str(folder / "units.faiss"))
+        index = vectorstore.load(folder / "units.faiss", mmap=True)
+        vectors = np.load(folder / VECTORS_FILE, mmap_mode="r", allow_pickle=False)
         xvectors = np.load(folder / "units.xling.npy", allow_pickle=False) if xling_id else None
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
         raise IndexUnusable(f"index unreadable ({e.__class__.__name__}: {str(e)[:80]})") from None
@@ -251,7 +284,8 @@ def load_index(index_dir: Path, *, model_id: str, hashes: dict[str, str], xling_
         raise IndexUnusable("index files disagree with the manifest (counts or dimension)")
     if xvectors is not None and xvectors.shape[0] != len(units):
         raise IndexUnusable("cross-lingual vectors disagree with the manifest (counts)")
-    vectors = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), np.float32)
+    if vectors.shape != (len(units), index.d):
+        raise IndexUnusable("unit vectors disagree with the manifest (counts or dimension)")
     return LoadedIndex(folder, manifest, documents, passages, units, index, vectors, xvectors)
 
 
@@ -280,5 +314,5 @@ def open_index(corpus_dir: Path, index_dir: Path, embedder: Embedder, *, progres
         corpus = load_corpus(corpus_dir)
         hashes = file_hashes(corpus_dir)
         report = build_index(corpus, hashes, embedder, index_dir, reason=reason, progress=progress,
-                             xling=xling)
+                             xling=xling, reuse=not force)
     return load_index(index_dir, model_id=embedder.model_id, hashes=hashes, xling_id=xid), report

@@ -19,8 +19,10 @@ import gradio as gr
 
 from qa.errors import BadQuestion
 from qa.judgments import append_judgment
-from qa.ui_render import cards_html, conversation_markdown, error_markdown, md_text, reply_markdown, sources_html
+from qa.ui_render import (cards_html, conversation_markdown, error_markdown, md_text, reply_markdown,
+                          report_choices, sources_html, upload_markdown)
 from qa.ui_state import QAHolder
+from qa.uploads import UPLOAD_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +31,22 @@ JUDGE_BUTTONS = 5
 _DOWNLOADS = Path(tempfile.gettempdir()) / "report-qa-downloads"
 
 
-def ask_json(holder: QAHolder, question: str, history: list[str] | None = None, k: int = 5) -> dict:
+def _strings(x) -> bool:
+    return isinstance(x, list) and all(isinstance(h, str) for h in x)
+
+
+def ask_json(holder: QAHolder, question: str, history: list[str] | None = None, k: int = 5,
+             docs: list[str] | None = None, years: str | None = None) -> dict:
     """`Answer.to_json()` for the question, or {"error": "..."} when it cannot be searched."""
-    if history is not None and (not isinstance(history, list) or not all(isinstance(h, str) for h in history)):
+    if history is not None and not _strings(history):
         return {"error": "history must be a list of earlier questions (strings)"}
+    if docs is not None and not _strings(docs):
+        return {"error": "docs must be a list of report ids (strings)"}
+    if years is not None and not isinstance(years, (str, int)):
+        return {"error": 'years must be a year or a range like "2010-2012"'}
     try:
-        return holder.get().ask(question, history or [], k=k).to_json()
+        return holder.get().ask(question, history or [], k=k, docs=docs,
+                                years=None if years is None else str(years)).to_json()
     except BadQuestion as e:
         return {"error": str(e)}
 
@@ -62,15 +74,25 @@ def _judge_updates(answer: dict | None) -> list:
     return [gr.update(visible=i < n) for i in range(JUDGE_BUTTONS)] + [gr.update(visible=n > 0)]
 
 
+def _filter_updates(qa_) -> tuple[dict, str]:
+    docs = [d.__dict__ for d in qa_.index.documents]
+    passages = [p.to_dict() for p in qa_.passages]
+    return gr.update(choices=report_choices(docs, passages)), sources_html(docs, passages)
+
+
 def build_ui(qa, *, examples: list[str] | tuple[str, ...] = (), judgments_path: Path | None = None,
-             judgments_roots: list[Path] | None = None, k: int = 5, title: str = "Report QA") -> gr.Blocks:
+             judgments_roots: list[Path] | None = None, k: int = 5, title: str = "Report QA",
+             corpus_dir: Path | None = None, index_dir: Path | None = None) -> gr.Blocks:
+    """`corpus_dir` and `index_dir` enable uploads (files are saved into `corpus_dir`)."""
     holder = QAHolder.of(qa)
 
-    def respond(question: str, chat: list, asked: list[str], turns: list[dict]):
+    def respond(question: str, chat: list, asked: list[str], turns: list[dict], docs: list[str] | None = None,
+                years: str | None = None):
         question = question or ""
         chat = list(chat or []) + [{"role": "user", "content": _shown_question(question)}]
         try:
-            answer = holder.get().ask(question, list(asked or []), k=k).to_json()
+            answer = holder.get().ask(question, list(asked or []), k=k, docs=docs or None,
+                                      years=years or None).to_json()
         except BadQuestion as e:
             answer = {"question": question, "error": str(e)}
             chat.append({"role": "assistant", "content": error_markdown(str(e))})
@@ -113,18 +135,46 @@ def build_ui(qa, *, examples: list[str] | tuple[str, ...] = (), judgments_path: 
             progress(s.fraction, desc=s.message)
         s = holder.status()
         if s.error:
-            return f"**{md_text(s.message)}**", ""
+            return f"**{md_text(s.message)}**", "", gr.update()
         qa_ = holder.get()
-        docs, passages = qa_.index.documents, qa_.passages
         report = qa_.build_report
         built = f" Index rebuilt at start ({md_text(report.reason)}) in {report.seconds:.0f} s." if report else ""
-        status = f"Ready: {len(docs)} report(s), {len(passages):,} paragraphs.{built}"
-        return status, sources_html([d.__dict__ for d in docs], [p.to_dict() for p in passages])
+        status = f"Ready: {len(qa_.index.documents)} report(s), {len(qa_.passages):,} paragraphs.{built}"
+        choices, sources_ = _filter_updates(qa_)
+        return status, sources_, choices
+
+    def upload(files: list[str] | None, progress=gr.Progress()):
+        from qa.ui_uploads import add_reports
+
+        pairs = [(Path(f), Path(f).name) for f in files or []]
+        try:
+            lines, changed = add_reports(holder, pairs, corpus_dir, index_dir,
+                                         lambda msg, frac: progress(frac, desc=msg))
+        except Exception as e:  # the files were removed again; the previous index is still in use
+            log.exception("upload failed")
+            lines, changed = [f"The reports could not be indexed ({e}); nothing was added."], False
+        if not changed:
+            return upload_markdown(lines), None, gr.update(), gr.update(), gr.update()
+        qa_ = holder.get()
+        status = f"Ready: {len(qa_.index.documents)} report(s), {len(qa_.passages):,} paragraphs."
+        return (upload_markdown(lines), None, *_filter_updates(qa_), status)
 
     with gr.Blocks(title=title) as demo:
         gr.Markdown(f"## {md_text(title)}\nAsk about the reports. Every answer is a sentence quoted from "
                     "a report, with numbered citations you can open.")
         status = gr.Markdown("Opening the reports…", elem_id="status")
+        with gr.Accordion("Filters and uploads", open=False, elem_id="tools"):
+            with gr.Row():
+                doc_filter = gr.Dropdown([], value=[], multiselect=True, label="Only these reports (none = all)",
+                                         elem_id="doc-filter", scale=3)
+                year_filter = gr.Textbox(label="Years", placeholder="e.g. 2011 or 2010-2012", elem_id="year-filter",
+                                         max_lines=1, scale=1)
+            if corpus_dir is not None and index_dir is not None:
+                uploader = gr.File(file_count="multiple", type="filepath", elem_id="upload",
+                                   label=f"Add reports ({' '.join(UPLOAD_SUFFIXES)}, up to 20 MB each)")
+                upload_status = gr.Markdown("", elem_id="upload-status")
+            else:
+                uploader = None
         asked = gr.State([])
         turns = gr.State([])
         with gr.Tabs():
@@ -161,22 +211,28 @@ def build_ui(qa, *, examples: list[str] | tuple[str, ...] = (), judgments_path: 
 
         answer_outputs = [question, chat, asked, turns, citations, *judge_btns, judge_none, judge_status, download]
         common = dict(outputs=answer_outputs, api_visibility="private")
-        question.submit(respond, [question, chat, asked, turns], **common)
-        ask_btn.click(respond, [question, chat, asked, turns], **common)
+        filters = [doc_filter, year_filter]
+        question.submit(respond, [question, chat, asked, turns, *filters], **common)
+        ask_btn.click(respond, [question, chat, asked, turns, *filters], **common)
         for b in example_btns:
-            b.click(respond, [b, chat, asked, turns], **common)
+            b.click(respond, [b, chat, asked, turns, *filters], **common)
         cleared = [chat, asked, turns, citations, *judge_btns, judge_none, judge_status, download]
         clear_btn.click(clear, None, cleared, api_visibility="private")
         chat.clear(clear, None, cleared, api_visibility="private")  # the chat's own trash button
         for i, b in enumerate(judge_btns):
             b.click(partial(judge, i), [turns], [judge_status], api_visibility="private")
         judge_none.click(partial(judge, None), [turns], [judge_status], api_visibility="private")
-        demo.load(wait_ready, None, [status, sources], concurrency_limit=None, api_visibility="private")
+        demo.load(wait_ready, None, [status, sources, doc_filter], concurrency_limit=None, api_visibility="private")
+        if uploader is not None:  # one update at a time, in its own queue slot: questions keep being answered
+            uploader.upload(upload, [uploader], [upload_status, uploader, doc_filter, sources, status],
+                            concurrency_limit=1, concurrency_id="upload", api_visibility="private")
 
-        def ask(question: str, history: list[str] | None = None) -> dict:
-            """Answer a question, with optional earlier questions of the conversation (oldest first).
+        def ask(question: str, history: list[str] | None = None, docs: list[str] | None = None,
+                years: str | None = None) -> dict:
+            """Answer a question, with optional earlier questions of the conversation (oldest first), optionally
+            only from some reports (`docs`: report ids) or years (`years`: "2011" or "2010-2012").
             Returns the JSON object of `python -m qa ask --json`, or {"error": "..."} if it cannot be searched."""
-            return ask_json(holder, question, history, k=k)
+            return ask_json(holder, question, history, k=k, docs=docs, years=years)
 
         gr.api(ask, api_name="ask")
     return demo

@@ -95,6 +95,22 @@ def reply_markdown(answer: dict) -> str:
     return "\n\n".join(lines + (["\n".join(sources)] if sources else []))
 
 
+def report_choices(documents: list[dict], passages: list[dict]) -> list[tuple[str, str]]:
+    """(label, document id) for the report filter: `Title (year)`, sorted by title."""
+    years = {}
+    for p in passages:
+        years.setdefault(p["doc"], p.get("year"))
+    out = []
+    for d in documents:
+        y = years.get(d["id"])
+        out.append((f"{d['title']} ({y})" if y and str(y) not in d["title"] else d["title"], d["id"]))
+    return sorted(out, key=lambda c: (c[0].lower(), c[1]))
+
+
+def upload_markdown(lines: list[str]) -> str:
+    return "\n".join(f"- {md_text(line)}" for line in lines) or "No files."
+
+
 def error_markdown(message: str) -> str:
     return f"**Cannot search this question:** {md_text(message)}."
 

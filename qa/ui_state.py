@@ -113,6 +113,14 @@ class QAHolder:
     def wait(self, timeout: float | None = None) -> bool:
         return self._ready.wait(timeout)
 
+    def replace(self, qa: object) -> None:
+        """Swap in a newer ReportQA (after reports were added); requests already running keep the old one."""
+        with self._lock:
+            self._qa = qa
+            self._error = None
+            self._status = Status("Ready", 1.0, True)
+        self._ready.set()
+
     def get(self, timeout: float | None = 900):
         """The ReportQA; RuntimeError if opening failed or did not finish in time."""
         if not self._ready.wait(timeout):

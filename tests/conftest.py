@@ -30,14 +30,14 @@ def real_embedder():
 @pytest.fixture(scope="session")
 def seed_qa(real_embedder, tmp_path_factory):
     """ReportQA over the bundled report with the real model and real FAISS (index in a temp folder)."""
-    from qa.embed import MultilingualUSEEmbedder
+    from qa.embed import CrossLingualEmbedder
     from qa.service import ReportQA
 
     base = tmp_path_factory.mktemp("seed")
     corpus = base / "corpus"
     corpus.mkdir()
     shutil.copy(SEED, corpus / SEED.name)
-    return ReportQA.open(corpus, base / "index", real_embedder, xling=MultilingualUSEEmbedder())
+    return ReportQA.open(corpus, base / "index", real_embedder, xling=CrossLingualEmbedder())
 
 
 @pytest.fixture
@@ -134,3 +134,38 @@ def app_client(app_server):
     from gradio_client import Client
 
     return Client(app_server.url, verbose=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Uploads: a real two-page PDF (fpdf2) with a running header, for upload and browser tests.
+
+GADGET_PAGES = (
+    ("Overview", "The Lakeside Gadget Works reported steady growth in the year under review. "
+                 "The works hired 85 new engineers for its design office."),
+    ("Output", "In 2015 the Lakeside Gadget Works produced 7,450 solar lanterns. "
+               "Most of the lanterns were shipped to rural cooperatives."),
+)
+
+
+def make_report_pdf(path: Path, pages=GADGET_PAGES, title: str = "Lakeside Gadget Works Annual Report 2015") -> Path:
+    """A PDF with one heading and paragraph per page under a running header (fpdf2, test-only)."""
+    import fpdf
+
+    class Report(fpdf.FPDF):
+        def header(self):
+            self.set_font("Helvetica", size=9)
+            self.cell(0, 8, "Lakeside Gadget Works - Annual Report", align="C")
+            self.ln(12)
+
+    pdf = Report()
+    pdf.set_title(title)
+    for heading, text in pages:
+        pdf.add_page()
+        pdf.set_font("Helvetica", "B", 14)
+        pdf.multi_cell(0, 8, heading)
+        pdf.ln(3)
+        pdf.set_font("Helvetica", size=11)
+        pdf.multi_cell(0, 6, text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pdf.output(str(path))
+    return path

@@ -68,3 +68,15 @@ def test_ten_concurrent_users_all_get_answers(app_client):
     assert len(results) == 10
     for q, r in zip(questions, results):
         assert r["question"] == q and r["passages"] and "error" not in r
+
+
+def test_ask_endpoint_filters_by_report_and_year(app_client):
+    only_xss = app_client.predict(POVERTY_Q, None, ["xss-test-report"], None, api_name="/ask")
+    assert only_xss["passages"] and {p["doc"] for p in only_xss["passages"]} == {"xss-test-report"}
+    by_year = app_client.predict(POVERTY_Q, None, None, "2011", api_name="/ask")
+    assert by_year["passages"][0]["section"] == "Poverty line"
+    assert all(p["year"] == 2011 for p in by_year["passages"])
+    assert app_client.predict(POVERTY_Q, None, None, "2030", api_name="/ask") == {"error": "no report from 2030"}
+    assert "no report with id nope" in app_client.predict(POVERTY_Q, None, ["nope"], None, api_name="/ask")["error"]
+    assert "year filter" in app_client.predict(POVERTY_Q, None, None, "soon", api_name="/ask")["error"]
+    assert ask(app_client, POVERTY_Q)["passages"][0]["section"] == "Poverty line"  # two-argument calls still work

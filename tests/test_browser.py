@@ -167,3 +167,72 @@ def test_unsearchable_questions_get_a_clear_message_and_the_app_keeps_working(pa
     expect(page.locator("#chat")).to_contain_text("only the first 1,000 were searched")
     ask(page, POVERTY_Q)
     expect(page.locator("#chat")).to_contain_text("3500 Yuan")
+
+
+UPLOAD_WAIT = 180_000  # ms: an incremental update of the index with the real models
+
+
+def _open_tools(page):
+    from playwright.sync_api import expect
+
+    page.locator("#tools").get_by_text("Filters and uploads").click()
+    expect(page.locator("#year-filter textarea, #year-filter input").first).to_be_visible()
+
+
+def test_upload_a_pdf_then_ask_about_it_with_page_citation(page, app_server, tmp_path):
+    from playwright.sync_api import expect
+
+    from tests.conftest import make_report_pdf
+
+    pdf = make_report_pdf(tmp_path / "lakeside gadget works 2015.pdf")
+    _open_tools(page)
+    page.locator("#upload input[type=file]").set_input_files(str(pdf))
+    expect(page.locator("#upload-status")).to_contain_text("Added lakeside gadget works 2015.pdf",
+                                                           timeout=UPLOAD_WAIT)
+    expect(page.locator("#upload-status")).to_contain_text("You can ask about it now")
+    expect(page.locator("#upload-status")).to_contain_text("reused")  # incremental: old units not re-embedded
+    assert (app_server.corpus / "lakeside gadget works 2015.pdf").is_file()
+    expect(page.locator("#status")).to_contain_text("Ready: 3 report(s)")
+
+    ask(page, "How many solar lanterns did the Lakeside Gadget Works produce?")
+    expect(page.locator("#chat")).to_contain_text("7,450 solar lanterns")
+    first = page.locator("#citations details.qa-card > summary").first
+    expect(first).to_contain_text("Lakeside Gadget Works Annual Report 2015 › Output ¶2, p. 2")
+    ask(page, POVERTY_Q)  # the earlier reports are all still there
+    expect(page.locator("#chat")).to_contain_text("3500 Yuan")
+
+    # The new report is in the filter list; a year with no report gives a clear message.
+    page.locator("#year-filter textarea, #year-filter input").first.fill("2030")
+    box = page.locator("#question textarea")
+    box.fill(POVERTY_Q)
+    box.press("Enter")
+    expect(page.locator("#chat")).to_contain_text("Cannot search this question: no report from 2030")
+    page.locator("#year-filter textarea, #year-filter input").first.fill("2015")
+    ask(page, "What did the works produce?")
+    cards = page.locator("#citations details.qa-card > summary")
+    expect(cards.first).to_contain_text("Lakeside Gadget Works")
+    for i in range(cards.count()):
+        expect(cards.nth(i)).to_contain_text("Lakeside Gadget Works")
+    assert page.dialogs == []
+
+
+def test_rejected_uploads_get_clear_messages_and_the_app_keeps_serving(page, app_server, tmp_path):
+    from playwright.sync_api import expect
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "broken.pdf").write_bytes(b"%PDF-1.4\n" + b"garbage " * 200)
+    (bad / "notes.exe").write_bytes(b"MZ\x90\x00 not a report")
+    (bad / "fake.docx").write_bytes(b"plain text pretending to be Word")
+    (bad / "blank.txt").write_text("   \n\n  ", encoding="utf-8")
+    before = sorted(p.name for p in app_server.corpus.iterdir())
+    _open_tools(page)
+    page.locator("#upload input[type=file]").set_input_files([str(p) for p in sorted(bad.iterdir())])
+    status = page.locator("#upload-status")
+    expect(status).to_contain_text("Not added: broken.pdf — cannot be read as a report", timeout=UPLOAD_WAIT)
+    expect(status).to_contain_text("Not added: notes.exe — type .exe is not accepted")
+    expect(status).to_contain_text("Not added: fake.docx — not a DOCX file")
+    expect(status).to_contain_text("Not added: blank.txt")
+    assert sorted(p.name for p in app_server.corpus.iterdir()) == before  # nothing written, nothing lost
+    ask(page, POVERTY_Q)
+    expect(page.locator("#chat")).to_contain_text("3500 Yuan")

@@ -15,7 +15,7 @@ import pytest
 
 from qa.embed import HashEmbedder
 from qa.errors import IndexUnusable
-from qa.index import current_folder, load_index, open_index
+from qa.index import FORMAT_VERSION, current_folder, load_index, open_index
 from qa.ingest import file_hashes
 from tests.conftest import SEED, write_corpus
 
@@ -31,7 +31,7 @@ def test_build_writes_manifest_and_positional_contract(tmp_path):
     index, report = _open(corpus, tmp_path / "i")
     assert report is not None and report.reason == "no index has been built yet"
     m = index.manifest
-    assert m["format_version"] == 1 and m["model_id"] == "hash-bow-256" and m["dim"] == 256
+    assert m["format_version"] == FORMAT_VERSION and m["model_id"] == "hash-bow-256" and m["dim"] == 256
     assert m["normalized"] is True and m["corpus"]["files"] == file_hashes(corpus)
     assert {"faiss-cpu", "numpy"} <= set(m["libraries"]) and m["created"]
     assert index.faiss_index.ntotal == len(index.units) == m["counts"]["units"]
