@@ -128,7 +128,7 @@ def fingerprint_inputs(data: BeirData) -> dict[str, str]:
 def index_folder(data: BeirData, model_id: str, cache_root: Path = DEFAULT_CACHE) -> Path:
     from qa.index import fingerprint
 
-    key = fingerprint({**fingerprint_inputs(data), "model": model_id})[:12]
+    key = fingerprint({**fingerprint_inputs(data), "model": model_id, "units": "whole"})[:12]
     slug = f"{data.name}-limit{data.limit}" if data.limit is not None else data.name
     return Path(cache_root) / f"{slug}-{key}"
 
@@ -150,7 +150,8 @@ def open_beir_index(data: BeirData, embedder, cache_root: Path = DEFAULT_CACHE, 
         except IndexUnusable:
             pass
         log.info("indexing %s (%d documents) into %s: %s", data.name, len(data.docs), folder, reason)
-        build_index(as_corpus(data), hashes, embedder, folder, reason=reason, progress=progress)
+        build_index(as_corpus(data), hashes, embedder, folder, reason=reason, progress=progress,
+                    whole_passages=True)
     return load_index(folder, model_id=embedder.model_id, hashes=hashes), True
 
 

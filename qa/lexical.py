@@ -70,7 +70,7 @@ def numbers(text: str) -> set[str]:
 class LexicalIndex:
     """BM25 over passage texts (with their section and title), plus IDF-weighted term coverage."""
 
-    def __init__(self, texts: list[str], k1: float = 1.2, b: float = 0.75):
+    def __init__(self, texts: list[str], k1: float = 0.9, b: float = 0.4):  # Pyserini BEIR defaults
         import logging
 
         import bm25s

@@ -74,19 +74,25 @@ def resolve(question: str, history: list[str] | None) -> str:
     return f"{question} ({' '.join(topic)})"
 
 
-_NAMED = re.compile(r"\b(?:1[89]|20)\d\d\b|\b[A-Z][\w’'-]*(?:\s+(?:of\s+)?[A-Z][\w’'-]*)*")
+_NAMED = re.compile(r"(?<!\d)(?:1[89]|20)\d\d(?!\d)|\b[A-Z][\w’'-]*(?:\s+(?:of\s+(?:the\s+)?)?[A-Z][\w’'-]*)*")
 _QUESTION_OPENERS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "did", "does", "do",
                      "is", "are", "was", "were", "can", "could", "in", "on", "at", "and", "but", "the", "a",
                      "an", "tell", "list", "give", "name", "describe", "explain", "for", "from", "to", "by"}
 
 
 def named_terms(question: str) -> list[str]:
-    """Years and capitalised names in an English question ("Tibet", "2015", "World Bank")."""
+    """Years and capitalised names in a question ("Tibet", "2015", "World Bank", "2015年" → "2015").
+
+    The question's first word is capitalised because it starts the sentence, so it only counts as a
+    name when it is part of a longer capitalised run ("Inner Mongolia's …")."""
     out: list[str] = []
+    first = re.match(r"\W*(\w+)", question)
     for m in _NAMED.finditer(question):
         words = m.group(0).split()
         while words and words[0].lower() in _QUESTION_OPENERS:
             words = words[1:]
+        if first and m.start() == first.start(1) and len(words) == 1 and not words[0][0].isdigit():
+            continue
         term = " ".join(words)
         if term and term.lower() not in STOPWORDS and term not in out and term.upper() != "I":
             out.append(term)

@@ -15,10 +15,12 @@ passage come from the multilingual model instead of the English-only one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from qa import vectorstore
+from qa.answer_type import expected_type, offers
 from qa.embed import Embedder
 from qa.index import LoadedIndex
 from qa.lexical import LexicalIndex, has_cjk, numbers, tokenize
@@ -32,7 +34,11 @@ class Weights:
 
     bm25: float = 0.25  # normalised BM25 (÷ the best passage's BM25) added to the dense cosine
     coverage: float = 0.35  # best sentence's share of query term weight
-    number: float = 0.15  # bonus when a number in the question appears in the sentence
+    number: float = 0.0  # extra bonus for a matching number; 0: numbers already count as rare terms
+    answer_type: float = 0.10  # bonus when the sentence offers the kind of answer asked for (qa/answer_type.py)
+    # Lexical evidence for a question in another script than the passage: only numbers could match, and
+    # years match almost everywhere, so the cross-lingual cosine ranks alone (0.0; tuned, see README).
+    cross_lexical: float = 0.0
     sentence_dense: float = 1.0  # weight of the sentence's own cosine when picking the highlight
 
 
@@ -69,15 +75,18 @@ class Retriever:
         self._unit_numbers = [numbers(u.text) if u.kind == "sentence" else set() for u in index.units]
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid",
-               allowed: set[int] | None = None) -> list[Candidate]:
+               allowed: set[int] | None = None, focus: str | None = None) -> list[Candidate]:
+        """Top-k passages for `query`. `focus`: the user's own question when `query` adds the topic of
+        earlier turns — the topic finds the passage, but the highlight must answer the new question."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if not self.index.passages:
             return []
         q_tokens = tokenize(query)
         q_numbers = numbers(query)
+        q_type = expected_type(query) if mode == "hybrid" else None
         qv = self.embedder.encode([query], query=True)[0] if mode != "bm25" else None
-        dense = self._dense_by_passage(qv, k) if qv is not None else {}
+        dense = self._dense_by_passage(qv, k, keep_all=allowed is not None) if qv is not None else {}
         xsims, cross = None, set()
         if mode == "hybrid" and self.xling is not None:
             q_cjk = has_cjk(query)
@@ -94,36 +103,63 @@ class Retriever:
         if allowed is not None:
             pool &= allowed
         lex_max = float(lex.max()) if lex is not None and lex.size and lex.max() > 0 else 0.0
+        focus_terms = None
+        if focus and focus != query and mode == "hybrid":
+            focus_terms = (tokenize(focus), (expected_type(focus), focus))
         out = []
         for row in pool:
             lexical = float(lex[row]) / lex_max if lex_max else 0.0
             sims = xsims if row in cross else None
-            out.append(self._score(row, mode, qv, dense.get(row), lexical, q_tokens, q_numbers, sims))
+            c = self._score(row, mode, qv, dense.get(row), lexical, q_tokens, q_numbers, sims, (q_type, query))
+            if focus_terms is not None:
+                c = replace(c, sentence=self._best_sentence(row, qv, sims, *focus_terms)[0])
+            out.append(c)
         out.sort(key=lambda c: (-c.score, c.row))
         return out[:k]
 
-    def _dense_by_passage(self, qv: np.ndarray, k: int) -> dict[int, float]:
+    def _dense_by_passage(self, qv: np.ndarray, k: int, keep_all: bool = False) -> dict[int, float]:
+        """Best unit cosine per passage, for the passages of the top units (the top max(50, 10k)
+        passages only, unless a filter needs them all)."""
         n = self.index.faiss_index.ntotal
         depth = n if n <= 4096 else min(n, max(400, 40 * k))
-        scores, ids = self.index.faiss_index.search(qv.reshape(1, -1).astype(np.float32), depth)
+        scores, ids = vectorstore.search(self.index.faiss_index, qv, depth)
         best: dict[int, float] = {}
         for s, i in zip(scores[0], ids[0]):
             if i >= 0:
                 row = self.index.units[i].passage
                 if s > best.get(row, -np.inf):
                     best[row] = float(s)
-        return best
+        cap = max(50, 10 * k)
+        if keep_all or len(best) <= cap:
+            return best
+        return dict(sorted(best.items(), key=lambda kv: -kv[1])[:cap])
 
     def _score(self, row: int, mode: str, qv, dense: float | None, lexical: float,
-               q_tokens: list[str], q_numbers: set[str], xsims: np.ndarray | None = None) -> Candidate:
+               q_tokens: list[str], q_numbers: set[str], xsims: np.ndarray | None = None,
+               q_type: tuple[str | None, str] = (None, "")) -> Candidate:
         """Score one passage; `xsims` (cross-lingual unit similarities) replaces the dense ones."""
         w = self.weights
-        sents = self._sentences_of[row]
         if dense is None and qv is not None:  # found by BM25 only: score its units exactly
             units = self._units_of[row]
             dense = float((self.index.vectors[units] @ qv).max()) if units else 0.0
         dense = dense or 0.0
-        best, best_score, best_cov = -1, -np.inf, 0.0
+        best, best_score, best_cov, best_typed = self._best_sentence(
+            row, qv, xsims, q_tokens if mode != "dense" else [], q_type, q_numbers)
+        if mode == "dense":
+            score = dense
+        elif mode == "bm25":
+            score = lexical
+        else:
+            num = 1.0 if best >= 0 and q_numbers & self._unit_numbers[best] else 0.0
+            lex_part = w.bm25 * lexical + w.coverage * best_cov + w.number * num + best_typed
+            score = dense + (w.cross_lexical if xsims is not None else 1.0) * lex_part
+        return Candidate(row, float(score), best, float(best_score), dense, lexical, best_cov, xsims is not None)
+
+    def _best_sentence(self, row: int, qv, xsims, q_tokens: list[str], q_type: tuple[str | None, str],
+                       q_numbers: set[str] = frozenset()) -> tuple[int, float, float, float]:
+        """The passage's best sentence for a query: (unit row, score, term coverage, answer-type bonus)."""
+        w = self.weights
+        sents = self._sentences_of[row]
         if xsims is not None:
             sims = xsims[sents]
         elif qv is not None and sents:
@@ -131,17 +167,13 @@ class Retriever:
         else:
             sims = np.zeros(len(sents))
         section = self._section_tokens[row]
+        best = (-1, -np.inf, 0.0, 0.0)
         for j, unit in enumerate(sents):
-            cov = self.lexical.coverage(q_tokens, self._unit_tokens[unit] + section) if mode != "dense" else 0.0
+            cov = self.lexical.coverage(q_tokens, self._unit_tokens[unit] + section) if q_tokens else 0.0
             num = 1.0 if q_numbers and q_numbers & self._unit_numbers[unit] else 0.0
-            s = w.sentence_dense * float(sims[j]) + w.coverage * cov + w.number * num
-            if s > best_score:
-                best, best_score, best_cov = unit, s, cov
-        if mode == "dense":
-            score = dense
-        elif mode == "bm25":
-            score = lexical
-        else:
-            num = 1.0 if best >= 0 and q_numbers & self._unit_numbers[best] else 0.0
-            score = dense + w.bm25 * lexical + w.coverage * best_cov + w.number * num
-        return Candidate(row, float(score), best, float(best_score), dense, lexical, best_cov, xsims is not None)
+            typed = w.answer_type if offers(self.index.units[unit].text, *q_type) else 0.0
+            s = w.sentence_dense * float(sims[j]) + w.coverage * cov + w.number * num + typed
+            if s > best[1]:
+                best = (unit, s, cov, typed)
+        return best
+

@@ -1,14 +1,23 @@
-"""The question-answering service: one object the CLI, the UI and the evaluation share."""
+"""The question-answering service: one object the CLI, the UI and the evaluation share.
+
+Filters (`docs`, `years`) restrict the passages a question may be answered from (`qa.filters`).
+When the best passages come from different reports and their highlighted sentences give different
+figures, the answer shows each report's sentence with its citation (`two_reports`), not just one.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from qa.answer import THRESHOLDS, Thresholds, compose, make_hits
-from qa.embed import Embedder, MultilingualUSEEmbedder, SentenceTransformerEmbedder
+from qa.embed import CrossLingualEmbedder, Embedder, SentenceTransformerEmbedder
+from qa.filters import allowed_rows, parse_years
 from qa.index import BuildReport, LoadedIndex, open_index
-from qa.lexical import has_cjk, tokenize
+from qa.lexical import has_cjk, numbers, tokenize
 from qa.question import clean_question, named_terms, resolve
 from qa.retrieve import Retriever
 from qa.types import Answer, Passage
@@ -16,6 +25,8 @@ from qa.types import Answer, Passage
 log = logging.getLogger(__name__)
 
 DEFAULT_MODE = "hybrid"
+CONFLICT_MARGIN = 0.15  # a passage from another report this close to the best one answers the same question
+_YEAR = re.compile(r"^(19|20)\d\d$")
 
 
 class ReportQA:
@@ -34,9 +45,9 @@ class ReportQA:
     def open(cls, corpus_dir: Path, index_dir: Path, embedder: Embedder | None = None, *,
              progress: bool = False, force: bool = False, xling: Embedder | None | bool = None) -> "ReportQA":
         """Load (or build) the index. `xling`: a cross-lingual embedder, None for the default
-        (multilingual USE with the real model, none with an injected test embedder), False for none."""
+        (multilingual USE + e5 with the real model, none with an injected test embedder), False for none."""
         if xling is None:
-            xling = MultilingualUSEEmbedder() if embedder is None else False
+            xling = CrossLingualEmbedder() if embedder is None else False
         embedder = embedder or SentenceTransformerEmbedder()
         xling = xling or None
         index, report = open_index(Path(corpus_dir), Path(index_dir), embedder, progress=progress, force=force,
@@ -48,8 +59,10 @@ class ReportQA:
         return self.index.passages
 
     def ask(self, question: str, history: list[str] | None = None, *, k: int = 5,
-            mode: str = DEFAULT_MODE, docs: set[str] | None = None) -> Answer:
-        """Answer one question (BadQuestion if it cannot be searched)."""
+            mode: str = DEFAULT_MODE, docs: Iterable[str] | None = None,
+            years: str | tuple[int, int] | None = None) -> Answer:
+        """Answer one question (BadQuestion if it cannot be searched; BadFilter if the filter matches
+        no report). `docs`: document ids to search in; `years`: "2011", "2010-2012" or (2010, 2012)."""
         question, notices = clean_question(question)
         cleaned_history = []
         for h in history or []:
@@ -58,20 +71,23 @@ class ReportQA:
             except Exception:  # an unusable earlier turn is simply ignored
                 continue
         searched = resolve(question, cleaned_history)
-        allowed = None
-        if docs:
-            allowed = {i for i, p in enumerate(self.index.passages) if p.doc in docs}
-        candidates = self.retriever.search(searched, k=max(1, min(k, 50)), mode=mode, allowed=allowed)
+        span = parse_years(years) if isinstance(years, str) or years is None else (min(years), max(years))
+        allowed = allowed_rows(self.index.passages, docs, span)
+        candidates = self.retriever.search(searched, k=max(1, min(k, 50)), mode=mode, allowed=allowed,
+                                           focus=question)
         key = f"{mode}-cross" if candidates and candidates[0].cross else mode
         t = self.thresholds.get(key, self.thresholds[mode])
         missing = self.missing_terms(question)
         if missing:
             notices.append(f"The reports do not mention {_join(missing)}.")
         hits = make_hits(self.index, candidates, t)
-        # A question about a year, place or body the reports never name is not answered from them.
-        refuse = bool(missing) and mode != "dense" and (
-            any(m.isdigit() for m in missing) or not candidates or candidates[0].score < t.strong)
-        return compose(question, searched, hits, t, mode=mode, notices=notices, refuse=refuse)
+        # A question about a year, place or body the reports never name is not answered from them;
+        # an unknown acronym ("XPCC") may just be another name for something the reports describe.
+        refuse = mode != "dense" and any(not _is_acronym(m) for m in missing)
+        if len(candidates) > 1 and candidates[0].coverage < t.diffuse_coverage \
+                and candidates[0].score - candidates[1].score < t.diffuse_margin:
+            refuse = True
+        return two_reports(compose(question, searched, hits, t, mode=mode, notices=notices, refuse=refuse), t)
 
     def missing_terms(self, question: str) -> list[str]:
         """Names and years in the question that appear nowhere in the reports (same script only)."""
@@ -82,7 +98,7 @@ class ReportQA:
             if has_cjk(term) and not corpus_cjk:
                 continue
             toks = tokenize(term)
-            if toks and not any(t in vocab for t in toks):
+            if toks and not all(t in vocab for t in toks):
                 out.append(term)
         return out
 
@@ -94,5 +110,45 @@ class ReportQA:
         return [p for p in self.index.passages[lo:hi] if p.doc == doc]
 
 
+def _figures(text: str) -> set[str]:
+    """The numbers of a sentence other than years (which tell reports apart, not answers)."""
+    return {n for n in numbers(text) if not _YEAR.match(n)}
+
+
+def _report_label(p: Passage) -> str:
+    return f"{p.title} ({p.year})" if p.year and str(p.year) not in p.title else p.title
+
+
+def two_reports(answer: Answer, t: Thresholds) -> Answer:
+    """When a passage from another report answers nearly as well as the best one but its highlighted
+    sentence gives different figures, answer with both, each named and cited, and say so."""
+    if answer.abstained or len(answer.hits) < 2:
+        return answer
+    first = answer.hits[0]
+    figures = _figures(first.highlight)
+    asked_years = {int(n) for n in numbers(answer.searched) if _YEAR.match(n)}
+    if not figures:
+        return answer
+    for other in answer.hits[1:]:
+        if other.passage.doc == first.passage.doc or other.score < t.answer:
+            continue
+        if first.score - other.score > CONFLICT_MARGIN:
+            break
+        if asked_years and other.passage.year not in asked_years:
+            continue  # the question names a year this report is not about
+        theirs = _figures(other.highlight)
+        if theirs and theirs != figures:
+            text = (f"{_report_label(first.passage)}: {first.highlight} [{first.rank}]; "
+                    f"{_report_label(other.passage)}: {other.highlight} [{other.rank}]")
+            notice = (f"Two reports give different figures: {_report_label(first.passage)} [{first.rank}] "
+                      f"and {_report_label(other.passage)} [{other.rank}]; both are shown.")
+            return dataclasses.replace(answer, answer=text, notices=(*answer.notices, notice))
+    return answer
+
+
 def _join(terms: list[str]) -> str:
     return terms[0] if len(terms) == 1 else ", ".join(terms[:-1]) + " or " + terms[-1]
+
+
+def _is_acronym(term: str) -> bool:
+    return term.isupper() and term.isalpha() and len(term) <= 6

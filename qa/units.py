@@ -52,5 +52,9 @@ def embedding_text(p: Passage, u: Unit) -> str:
     return f"{p.section}: {u.text}" if p.section else u.text
 
 
-def build_units(passages: list[Passage], max_words: int) -> list[Unit]:
+def build_units(passages: list[Passage], max_words: int, *, whole: bool = False) -> list[Unit]:
+    """Sentences and windows of every passage; with `whole`, one unit per passage instead (short
+    documents such as abstracts, embedded whole and truncated by the model, as MTEB does)."""
+    if whole:
+        return [Unit(row, 0, len(p.text), "passage", p.text) for row, p in enumerate(passages)]
     return [u for row, p in enumerate(passages) for u in passage_units(row, p, max_words)]

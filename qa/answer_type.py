@@ -1,0 +1,49 @@
+"""What kind of answer a question wants, and whether a sentence offers one — without a model.
+
+"How many …" wants a quantity, "When …" a date, "Who …" a person or body, "Where …" a place. A
+sentence that holds such an item *which the question does not already contain* is evidence that it
+answers the question; the retriever adds a small bonus for it when ranking passages and sentences.
+"""
+
+from __future__ import annotations
+
+import re
+
+QUANTITY, DATE, AGENT, PLACE = "quantity", "date", "agent", "place"
+
+_RULES = [
+    (QUANTITY, re.compile(r"\bhow (many|much|large|big|long|far)\b|\bwhat (percentage|share|proportion|number|amount|total|sum)\b|"
+                          r"\bnumber of\b|\bamount of\b|\bhow much\b|多少|几[个名户项所]?|百分之几|数量|金额", re.I)),
+    (DATE, re.compile(r"\bwhen\b|\bwhat (year|month|date|time)\b|\bwhich (year|month)\b|什么时候|何时|哪一?年|几月", re.I)),
+    (AGENT, re.compile(r"^\W*(who|whom)\b|\bwhich (organi[sz]ation|department|company|companies|units?|bodies|body|"
+                       r"institutions?|universit(y|ies)|college|leaders?|official)\b|谁|哪个(单位|部门|机构)|哪些(单位|部门|企业)", re.I)),
+    (PLACE, re.compile(r"^\W*where\b|\bwhich (place|places|town|towns|village|villages|zone|area|region|farm|farms|"
+                       r"regiment|county|city|province)\b|哪里|在哪|什么地方", re.I)),
+]
+
+_NUMBER_WORDS = r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozens?"
+_QUANTITY = re.compile(rf"\d[\d,.]*|\b({_NUMBER_WORDS})\b|percent|%", re.I)
+_DATE = re.compile(r"\b(1[89]|20)\d\d\b|\b(January|February|March|April|May|June|July|August|September|October|"
+                   r"November|December)\b|\d+\s*年|\d+\s*月")
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'&.-]*(?:\s+(?:of|and|for|the|&)?\s*[A-Z][\w’'&.-]*)*")
+
+
+def expected_type(question: str) -> str | None:
+    for kind, pattern in _RULES:
+        if pattern.search(question):
+            return kind
+    return None
+
+
+def offers(sentence: str, kind: str | None, question: str) -> bool:
+    """True if the sentence holds an item of the wanted kind that the question does not contain."""
+    if kind is None:
+        return False
+    q = question.casefold()
+    if kind == QUANTITY:
+        found = [m.group(0) for m in _QUANTITY.finditer(sentence) if not _DATE.fullmatch(m.group(0))]
+    elif kind == DATE:
+        found = [m.group(0) for m in _DATE.finditer(sentence)]
+    else:
+        found = [m.group(0) for m in _NAME.finditer(sentence)]
+    return any(f.casefold().strip() not in q for f in found)
