@@ -24,6 +24,8 @@ def add_parser(sub, common) -> None:
     p.add_argument("--plot", type=Path, metavar="FILE.png", help="write a chart: Recall@k per mode, Hit@1 per type")
     p.add_argument("--run", type=Path, metavar="FILE", help="write a TREC run file (one per mode when several)")
     p.add_argument("--failures", type=int, default=30, metavar="N", help="failures listed per mode (default 30)")
+    p.add_argument("--half", choices=("tune", "check"), default=None,
+                   help="only the half of the questions the settings were tuned on, or the held-out half")
     p.add_argument("--beir", type=Path, metavar="DIR", help="evaluate on a BEIR dataset folder instead")
     p.add_argument("--split", default="test", help="BEIR qrels split (default: test)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="BEIR: only the first N queries (smoke test)")
@@ -55,18 +57,20 @@ def _run_questions(args, modes: list[str]) -> int:
     from qa.cli import _open
     from qa.errors import QuestionFileInvalid
     from qa.evaluate import cache_path, evaluate, plot, questions_digest, save_report, write_runs
-    from qa.questions import check_against_passages, load_question_files, question_files
+    from qa.questions import check_against_passages, load_question_files, question_files, tuning_half
 
     paths = args.questions or question_files(args.corpus)
     if not paths:
         raise QuestionFileInvalid(f"no question file given and none (*.questions.jsonl) in {args.corpus}")
     questions = load_question_files(paths)
+    if args.half:
+        questions = [q for q in questions if tuning_half(q.id) == args.half]
     qa = _open(args)
     for problem in check_against_passages(questions, qa.passages):
         print(f"warning: {problem}", file=sys.stderr)
     meta = {"source": ", ".join(str(p) for p in paths), "questions_sha256": questions_digest(paths)}
     report = evaluate(qa, questions, modes, progress=not args.quiet, k=args.k or 10, meta=meta)
-    if not args.questions:  # the shipped set: keep the result for the app's Evaluation tab
+    if not args.questions and not args.half:  # the whole shipped set: keep the result for the app's Evaluation tab
         save_report(report, cache_path(args.index))
     if args.run:
         for path in write_runs(report, args.run):

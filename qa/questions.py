@@ -141,3 +141,10 @@ def check_against_passages(questions: list[Question], passages) -> list[str]:
             elif q.answer and q.answer not in text[pid]:
                 problems.append(f"{q.id}: answer {q.answer!r} does not occur in {pid}")
     return problems
+
+
+def tuning_half(question_id: str) -> str:
+    """"tune" or "check": the fixed half of a question set that settings are tuned on, or held out."""
+    import hashlib
+
+    return "tune" if int(hashlib.sha1(question_id.encode()).hexdigest(), 16) % 2 == 0 else "check"

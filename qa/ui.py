@@ -208,6 +208,10 @@ def build_ui(qa, *, examples: list[str] | tuple[str, ...] = (), judgments_path: 
                         judge_status = gr.Markdown("", elem_id="judge-status")
             with gr.Tab("Sources", id="sources"):
                 sources = gr.HTML("", elem_id="sources")
+            if corpus_dir is not None and index_dir is not None:
+                from qa.ui_eval import add_evaluation_tab
+
+                add_evaluation_tab(demo, holder, Path(corpus_dir), Path(index_dir))
 
         answer_outputs = [question, chat, asked, turns, citations, *judge_btns, judge_none, judge_status, download]
         common = dict(outputs=answer_outputs, api_visibility="private")

@@ -89,8 +89,11 @@ def app_server(tmp_path_factory):
     from types import SimpleNamespace
 
     base = tmp_path_factory.mktemp("app")
+    shipped = (ROOT / "corpus" / "xpcc-poverty-alleviation-2011.questions.jsonl").read_text(encoding="utf-8")
     corpus = write_corpus(base / "corpus", {SEED.name: SEED.read_text(encoding="utf-8"),
-                                            "xss-test-report.txt": XSS_REPORT})
+                                            "xss-test-report.txt": XSS_REPORT,
+                                            # a few shipped questions, for the Evaluation tab
+                                            "seed.questions.jsonl": "".join(shipped.splitlines(True)[:4])})
     judgments = corpus / "user-questions.jsonl"
     port = _free_port()
     log_path = base / "app.log"

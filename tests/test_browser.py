@@ -236,3 +236,15 @@ def test_rejected_uploads_get_clear_messages_and_the_app_keeps_serving(page, app
     assert sorted(p.name for p in app_server.corpus.iterdir()) == before  # nothing written, nothing lost
     ask(page, POVERTY_Q)
     expect(page.locator("#chat")).to_contain_text("3500 Yuan")
+
+
+def test_evaluation_tab_runs_and_shows_the_table_and_chart(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Evaluation").click()
+    table = page.locator("#eval-table")
+    expect(table).to_contain_text("No evaluation of this index yet", timeout=WAIT)
+    page.locator("#eval-run").click()
+    expect(table).to_contain_text("Hit@1", timeout=WAIT)
+    expect(table).to_contain_text("hybrid")
+    expect(page.locator("#eval-chart img")).to_be_visible(timeout=WAIT)
