@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--incremental", action="store_true",
                    help="instead: full build vs update after one file changed, on 40 generated reports")
+    p.add_argument("--cold", action="store_true",
+                   help="instead: cold start (CLI path and app) split into its parts, and peak memory")
     p.add_argument("--scale", action="store_true",
                    help="instead: the vector-search scale curve on synthetic vectors (writes docs/scale.png)")
     p.add_argument("--sizes", default="1e3,1e4,1e5,1e6", help="passage counts for --scale (default 1e3,1e4,1e5,1e6)")
@@ -197,6 +199,15 @@ def cmd_bench(args) -> int:
     from qa.bench import incremental_bench, incremental_markdown, run_bench, to_markdown
 
     embedder, xling = embedders(args)
+    if args.cold:
+        from qa.bench_cold import app_cold_start, cli_cold_start, cold_markdown
+
+        from qa.index import open_index
+
+        open_index(args.corpus, args.index, embedder, xling=xling)  # measure later starts, not the build
+        cli, app = cli_cold_start(args.corpus, args.index, xling is not None), app_cold_start(args.corpus, args.index)
+        print(json.dumps({"cli": cli, "app": app}, indent=2) if args.json else cold_markdown(cli, app))
+        return 0
     if args.incremental:
         result = incremental_bench(embedder, xling)
         print(json.dumps(result, indent=2) if args.json else incremental_markdown(result))
