@@ -61,6 +61,7 @@ class Retriever:
         self.embedder = embedder
         self.xling = xling if index.xling_vectors is not None else None
         self._passage_cjk = [has_cjk(p.text) for p in index.passages]
+        self.corpus_has_cjk = any(self._passage_cjk)
         self._units_of: list[list[int]] = [[] for _ in index.passages]
         for i, u in enumerate(index.units):
             self._units_of[u.passage].append(i)

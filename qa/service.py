@@ -15,6 +15,7 @@ from pathlib import Path
 
 from qa.answer import THRESHOLDS, Thresholds, compose, make_hits
 from qa.embed import CrossLingualEmbedder, Embedder, SentenceTransformerEmbedder
+from qa.errors import BadQuestion
 from qa.filters import allowed_rows, parse_years
 from qa.index import BuildReport, LoadedIndex, open_index
 from qa.lexical import has_cjk, numbers, tokenize
@@ -68,7 +69,7 @@ class ReportQA:
         for h in history or []:
             try:
                 cleaned_history.append(clean_question(h)[0])
-            except Exception:  # an unusable earlier turn is simply ignored
+            except BadQuestion:  # an unusable earlier turn is simply ignored
                 continue
         searched = resolve(question, cleaned_history)
         span = parse_years(years) if isinstance(years, str) or years is None else (min(years), max(years))
@@ -92,7 +93,7 @@ class ReportQA:
     def missing_terms(self, question: str) -> list[str]:
         """Names and years in the question that appear nowhere in the reports (same script only)."""
         vocab = self.retriever.lexical.df
-        corpus_cjk = any(self.retriever._passage_cjk)
+        corpus_cjk = self.retriever.corpus_has_cjk
         out = []
         for term in named_terms(question):
             if has_cjk(term) and not corpus_cjk:
@@ -115,10 +116,6 @@ def _figures(text: str) -> set[str]:
     return {n for n in numbers(text) if not _YEAR.match(n)}
 
 
-def _report_label(p: Passage) -> str:
-    return f"{p.title} ({p.year})" if p.year and str(p.year) not in p.title else p.title
-
-
 def two_reports(answer: Answer, t: Thresholds) -> Answer:
     """When a passage from another report answers nearly as well as the best one but its highlighted
     sentence gives different figures, answer with both, each named and cited, and say so."""
@@ -138,10 +135,10 @@ def two_reports(answer: Answer, t: Thresholds) -> Answer:
             continue  # the question names a year this report is not about
         theirs = _figures(other.highlight)
         if theirs and theirs != figures:
-            text = (f"{_report_label(first.passage)}: {first.highlight} [{first.rank}]; "
-                    f"{_report_label(other.passage)}: {other.highlight} [{other.rank}]")
-            notice = (f"Two reports give different figures: {_report_label(first.passage)} [{first.rank}] "
-                      f"and {_report_label(other.passage)} [{other.rank}]; both are shown.")
+            text = (f"{first.passage.report_label()}: {first.highlight} [{first.rank}]; "
+                    f"{other.passage.report_label()}: {other.highlight} [{other.rank}]")
+            notice = (f"Two reports give different figures: {first.passage.report_label()} [{first.rank}] "
+                      f"and {other.passage.report_label()} [{other.rank}]; both are shown.")
             return dataclasses.replace(answer, answer=text, notices=(*answer.notices, notice))
     return answer
 

@@ -30,9 +30,13 @@ class Passage:
     def from_dict(d: dict) -> "Passage":
         return Passage(**{k: d[k] for k in Passage.__dataclass_fields__ if k in d})
 
+    def report_label(self) -> str:
+        """The report's title, with its year when the title does not already show it."""
+        return f"{self.title} ({self.year})" if self.year and str(self.year) not in self.title else self.title
+
     def citation(self) -> str:
-        """`Report title › Section ¶n` — how a passage is cited everywhere."""
-        parts = [f"{self.title} ({self.year})" if self.year and str(self.year) not in self.title else self.title]
+        """`Report title (year) › Section ¶n, p. N` — how a passage is cited everywhere."""
+        parts = [self.report_label()]
         if self.section:
             parts.append(self.section)
         return " › ".join(parts) + f" ¶{self.paragraph}" + (f", p. {self.page}" if self.page else "")
