@@ -81,7 +81,7 @@ def test_two_reports_with_different_figures_are_both_shown(yearbooks):
     assert "412,300" in a.answer and "418,900" in a.answer
     r11 = next(h.rank for h in a.hits if h.passage.doc == Y11)
     r12 = next(h.rank for h in a.hits if h.passage.doc == Y12)
-    assert f"Riverside County Statistical Yearbook 2011: At the end of 2011" in a.answer
+    assert "Riverside County Statistical Yearbook 2011: At the end of 2011" in a.answer
     assert f"412,300 people, of whom 51 percent lived in towns. [{r11}]" in a.answer
     assert f"418,900 people, of whom 53 percent lived in towns. [{r12}]" in a.answer
     assert any("Two reports give different figures" in n for n in a.notices)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from qa.embed import HashEmbedder
 from qa.errors import IndexUnusable
 from qa.index import FORMAT_VERSION, current_folder, load_index, open_index
 from qa.ingest import file_hashes
-from tests.conftest import SEED, write_corpus
+from tests.conftest import write_corpus
 
 REPORT = "Annual report 2020\n\n【Water】 The town built 12 wells.\n\n【Roads】 The county paved 30 km of road.\n"
 

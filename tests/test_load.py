@@ -3,8 +3,8 @@
 Every request must succeed and be answered from the right section (`passages[0]["section"]`), and the
 answer must be for the question that user sent (no crossed sessions). A deadline bounds the run: past
 it, the users stop sending and the test fails, saying how far it got. Latency p50/p95 is printed
-(run with `-s` to see it). Slow — 50–80 s of questions after the app starts, on 2 busy cores — so it runs
-with `pytest -m slow`.
+(run with `-s` to see it). It takes 50–80 s of questions on 2 cores, against the session's one app server,
+and is part of the default run.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 
 from qa.bench import _percentile
 
@@ -33,7 +32,6 @@ KNOWN = [  # question → section of the top passage (the bundled report and the
 ]
 
 
-@pytest.mark.slow
 def test_twenty_users_five_hundred_questions(app_server, app_client):
     from gradio_client import Client
 

@@ -6,7 +6,6 @@ that makes retrieval worse fails here; the README's targets that are not yet met
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
