@@ -35,7 +35,7 @@ from qa.errors import IndexUnusable
 from qa.index_cache import KEYS_FILE, XKEYS_FILE, VectorCache, load_caches, sha256_file
 from qa.ingest import file_hashes, load_corpus
 from qa.types import Corpus, Passage, Unit
-from qa.units import WINDOW, STRIDE, build_units, embedding_text
+from qa.units import STRIDE, UNITS_VERSION, WINDOW, build_units, embedding_text
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def build_index(corpus: Corpus, hashes: dict[str, str], embedder: Embedder, inde
             "xling_model_id": xling.model_id if xling else None,
             "normalized": True,
             "metric": "inner_product",
-            "units": {"window": WINDOW, "stride": STRIDE, "max_words": embedder.max_words,
+            "units": {"version": UNITS_VERSION, "window": WINDOW, "stride": STRIDE, "max_words": embedder.max_words,
                       "whole_passages": whole_passages},
             "corpus": {"fingerprint": fingerprint(hashes), "files": hashes},
             "counts": {"documents": len(corpus.documents), "passages": len(passages), "units": len(units)},
@@ -239,6 +239,8 @@ def check_manifest(manifest: dict, *, model_id: str, hashes: dict[str, str], xli
     """Raise IndexUnusable with a one-line reason if the index no longer matches corpus or model."""
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexUnusable(f"index format {manifest.get('format_version')} is not the current format {FORMAT_VERSION}")
+    if manifest.get("units", {}).get("version") != UNITS_VERSION:
+        raise IndexUnusable("sentence splitting changed since the index was built")
     if manifest.get("model_id") != model_id:
         raise IndexUnusable(f"model changed ({manifest.get('model_id')!r} → {model_id!r})")
     if manifest.get("xling_model_id") != xling_id:

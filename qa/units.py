@@ -12,6 +12,7 @@ import re
 from qa.sentences import split_sentences
 from qa.types import Passage, Sentence, Unit
 
+UNITS_VERSION = 1  # bump when sentence splitting or unit building changes: indexes are then rebuilt
 WINDOW = 3  # sentences per window
 STRIDE = 2
 _WORD = re.compile(r"\S+")

@@ -173,3 +173,14 @@ def test_real_model_index_of_seed(seed_qa):
     passages = seed_qa.index.passages
     longest = max(len(tok(embedding_text(passages[u.passage], u))["input_ids"]) for u in seed_qa.index.units)
     assert longest <= seed_qa.embedder.model.max_seq_length
+
+
+def test_changed_sentence_splitting_triggers_rebuild(tmp_path, monkeypatch):
+    import qa.index
+
+    corpus = write_corpus(tmp_path / "c", {"r.txt": REPORT})
+    _open(corpus, tmp_path / "i")
+    monkeypatch.setattr(qa.index, "UNITS_VERSION", qa.index.UNITS_VERSION + 1)
+    _, report = _open(corpus, tmp_path / "i")
+    assert report is not None and "sentence splitting changed" in report.reason
+    assert report.reused > 0  # unchanged sentences keep their vectors
