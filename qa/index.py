@@ -33,7 +33,7 @@ from qa import __version__, vectorstore
 from qa.embed import Embedder
 from qa.errors import IndexUnusable
 from qa.index_cache import KEYS_FILE, XKEYS_FILE, VectorCache, load_caches, sha256_file
-from qa.ingest import file_hashes, load_corpus
+from qa.ingest import INGEST_VERSION, file_hashes, load_corpus
 from qa.types import Corpus, Passage, Unit
 from qa.units import STRIDE, UNITS_VERSION, WINDOW, build_units, embedding_text
 
@@ -185,6 +185,7 @@ def build_index(corpus: Corpus, hashes: dict[str, str], embedder: Embedder, inde
             "xling_model_id": xling.model_id if xling else None,
             "normalized": True,
             "metric": "inner_product",
+            "ingest_version": INGEST_VERSION,
             "units": {"version": UNITS_VERSION, "window": WINDOW, "stride": STRIDE, "max_words": embedder.max_words,
                       "whole_passages": whole_passages},
             "corpus": {"fingerprint": fingerprint(hashes), "files": hashes},
@@ -239,6 +240,8 @@ def check_manifest(manifest: dict, *, model_id: str, hashes: dict[str, str], xli
     """Raise IndexUnusable with a one-line reason if the index no longer matches corpus or model."""
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexUnusable(f"index format {manifest.get('format_version')} is not the current format {FORMAT_VERSION}")
+    if manifest.get("ingest_version") != INGEST_VERSION:
+        raise IndexUnusable("report parsing changed since the index was built")
     if manifest.get("units", {}).get("version") != UNITS_VERSION:
         raise IndexUnusable("sentence splitting changed since the index was built")
     if manifest.get("model_id") != model_id:

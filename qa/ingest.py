@@ -30,6 +30,7 @@ from qa.types import Corpus, Document, Passage, Skipped
 
 log = logging.getLogger(__name__)
 
+INGEST_VERSION = 1  # bump when parsing changes what passages a file gives: indexes are then rebuilt
 REPORT_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"}
 MAX_FILE_BYTES = 50 * 1024 * 1024
 YEAR_SCAN_CHARS = 2000

@@ -175,12 +175,14 @@ def test_real_model_index_of_seed(seed_qa):
     assert longest <= seed_qa.embedder.model.max_seq_length
 
 
-def test_changed_sentence_splitting_triggers_rebuild(tmp_path, monkeypatch):
+@pytest.mark.parametrize("version, reason", [("UNITS_VERSION", "sentence splitting changed"),
+                                             ("INGEST_VERSION", "report parsing changed")])
+def test_changed_parsing_or_splitting_triggers_rebuild(tmp_path, monkeypatch, version, reason):
     import qa.index
 
     corpus = write_corpus(tmp_path / "c", {"r.txt": REPORT})
     _open(corpus, tmp_path / "i")
-    monkeypatch.setattr(qa.index, "UNITS_VERSION", qa.index.UNITS_VERSION + 1)
+    monkeypatch.setattr(qa.index, version, getattr(qa.index, version) + 1)
     _, report = _open(corpus, tmp_path / "i")
-    assert report is not None and "sentence splitting changed" in report.reason
+    assert report is not None and reason in report.reason
     assert report.reused > 0  # unchanged sentences keep their vectors
