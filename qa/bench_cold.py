@@ -92,12 +92,18 @@ def app_cold_start(corpus: Path, index: Path, timeout: float = 600) -> dict:
         out["first_answer_s"] = time.time() - spawned
         out["answered"] = bool(answer.get("passages"))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
     return out
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM (Gradio ignores SIGINT in non-interactive shells), then SIGKILL if it does not exit."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def cold_markdown(cli: dict, app: dict) -> str:

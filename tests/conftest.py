@@ -81,7 +81,6 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory):
     """`python app.py` on a free port over a temp copy of the report plus an XSS report; yields info."""
-    import signal
     import subprocess
     import sys
     import time
@@ -123,12 +122,9 @@ def app_server(tmp_path_factory):
             time.sleep(0.3)
         yield SimpleNamespace(url=url, corpus=corpus, judgments=judgments, log=log_path, proc=proc)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        from qa.bench_cold import stop_process
+
+        stop_process(proc)
 
 
 @pytest.fixture(scope="session")
