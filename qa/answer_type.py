@@ -1,6 +1,7 @@
 """What kind of answer a question wants, and whether a sentence offers one — without a model.
 
-"How many …" wants a quantity, "When …" a date, "Who …" a person or body, "Where …" a place. A
+"How many …" wants a quantity, "When …" a date, "Who …" a person or body, "Where …" a place, "What
+award / plan / theme …" a title in quotation marks. A
 sentence that holds such an item *which the question does not already contain* is evidence that it
 answers the question; the retriever adds a small bonus for it when ranking passages and sentences.
 """
@@ -9,9 +10,10 @@ from __future__ import annotations
 
 import re
 
-QUANTITY, DATE, AGENT, PLACE = "quantity", "date", "agent", "place"
+QUANTITY, DATE, AGENT, PLACE, TITLE, AWARD = "quantity", "date", "agent", "place", "title", "award"
 
 _RULES = [
+    (AWARD, re.compile(r"\b(prizes?|awards?|medals?|trophy|trophies|honou?rs?)\b|奖", re.I)),
     (QUANTITY, re.compile(r"\bhow (many|much|large|big|long|far)\b|\bwhat (percentage|share|proportion|number|amount|total|sum)\b|"
                           r"\bnumber of\b|\bamount of\b|\bhow much\b|多少|几[个名户项所]?|百分之几|数量|金额", re.I)),
     (DATE, re.compile(r"\bwhen\b|\bwhat (year|month|date|time)\b|\bwhich (year|month)\b|什么时候|何时|哪一?年|几月", re.I)),
@@ -19,12 +21,18 @@ _RULES = [
                        r"institutions?|universit(y|ies)|college|leaders?|official)\b|谁|哪个(单位|部门|机构)|哪些(单位|部门|企业)", re.I)),
     (PLACE, re.compile(r"^\W*where\b|\bwhich (place|places|town|towns|village|villages|zone|area|region|farm|farms|"
                        r"regiment|county|city|province)\b|哪里|在哪|什么地方", re.I)),
+    # Names of things reports put in quotation marks: awards, documents, themes, slogans, principles.
+    (TITLE, re.compile(r"\b(what|which)\b.*\b(prize|award|honou?r|title|titled|called|named|name|motto|slogan|"
+                       r"theme|themed|principles?|outline|document|plan)\b|"
+                       r"什么奖|哪个奖|题目|标题|名称|叫什么|口号|主题|原则|纲要|文件", re.I)),
 ]
 
 _NUMBER_WORDS = r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozens?"
 _QUANTITY = re.compile(rf"\d[\d,.]*|\b({_NUMBER_WORDS})\b|percent|%", re.I)
 _DATE = re.compile(r"\b(1[89]|20)\d\d\b|\b(January|February|March|April|May|June|July|August|September|October|"
                    r"November|December)\b|\d+\s*年|\d+\s*月")
+_AWARD = re.compile(r"\b(Awards?|Prizes?|Medals?|Troph(y|ies)|Honou?rs?|Titles?)\b")
+_QUOTED = re.compile(r"“[^”]{3,}”|\"[^\"]{3,}\"|《[^》]+》|「[^」]+」")
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'&.-]*(?:\s+(?:of|and|for|the|&)?\s*[A-Z][\w’'&.-]*)*")
 
 
@@ -44,6 +52,28 @@ def offers(sentence: str, kind: str | None, question: str) -> bool:
         found = [m.group(0) for m in _QUANTITY.finditer(sentence) if not _DATE.fullmatch(m.group(0))]
     elif kind == DATE:
         found = [m.group(0) for m in _DATE.finditer(sentence)]
+    elif kind == AWARD:
+        found = [m.group(0) for m in _NAME.finditer(sentence) if _AWARD.search(m.group(0))]
+    elif kind == TITLE:
+        found = [m.group(0)[1:-1] for m in _QUOTED.finditer(sentence)]
     else:
         found = [m.group(0) for m in _NAME.finditer(sentence)]
     return any(f.casefold().strip() not in q for f in found)
+
+
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+_ORDINAL_ASKED = re.compile(rf"\b({'|'.join(_ORDINALS)})\b|第([一二三四五六七八九十])", re.I)
+_ZH_ORDINAL = "一二三四五六七八九十"
+
+
+def asked_ordinal(question: str) -> str | None:
+    """"What was the sixth point?" / "第六条" → "sixth": the question asks for one item of a list."""
+    m = _ORDINAL_ASKED.search(question)
+    if not m:
+        return None
+    return m.group(1).lower() if m.group(1) else _ORDINALS[_ZH_ORDINAL.index(m.group(2))]
+
+
+def starts_item(sentence: str, ordinal: str) -> bool:
+    """True if the sentence holds list item `ordinal` ("Sixth, …", "…: First, …", "…; Second, …")."""
+    return re.search(rf"(^|[:;]\s*)\W*{ordinal}\b\s*,", sentence, re.I) is not None

@@ -110,14 +110,22 @@ class LexicalIndex:
         """Share of the query's IDF mass that appears in a text (0…1): sentence-level evidence."""
         return self.set_coverage([frozenset([t]) for t in set(query_tokens)], text_tokens)
 
-    def set_coverage(self, term_sets, text_tokens: list[str]) -> float:
+    def set_coverage(self, term_sets, text_tokens, context_tokens=(), context_credit: float = 0.0) -> float:
         """`coverage` for alternative-term sets: a set is present when any of its terms is, and
-        weighs its rarest term's IDF."""
+        weighs its rarest term's IDF. A set found only in `context_tokens` (what the text's earlier
+        sentences said: "he", "it" refer back to them) counts `context_credit` of its weight."""
         if not term_sets:
             return 0.0
-        present = set(text_tokens)
-        weight = [max(self.idf.get(t, self.unknown_idf) for t in s) for s in term_sets]
-        return sum(w for s, w in zip(term_sets, weight) if not present.isdisjoint(s)) / sum(weight)
+        present, context = set(text_tokens), set(context_tokens)
+        got = total = 0.0
+        for s in term_sets:
+            w = max(self.idf.get(t, self.unknown_idf) for t in s)
+            total += w
+            if not present.isdisjoint(s):
+                got += w
+            elif context_credit and not context.isdisjoint(s):
+                got += context_credit * w
+        return got / total
 
     def missing(self, query_tokens: list[str]) -> set[str]:
         return {t for t in query_tokens if t not in self.df}

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from qa import vectorstore
-from qa.answer_type import expected_type, offers
+from qa.answer_type import asked_ordinal, expected_type, offers, starts_item
 from qa.embed import Embedder
 from qa.index import LoadedIndex
 from qa.lexical import LexicalIndex, has_cjk, numbers, tokenize
@@ -40,6 +40,9 @@ class Weights:
     # Lexical evidence for a question in another script than the passage, from its dictionary
     # translation (qa/translate.py): noisier than same-language terms, so it counts half.
     cross_lexical: float = 0.5
+    highlight_type: float = 0.20  # answer-type bonus when choosing the sentence to highlight
+    ordinal: float = 0.20  # bonus for list item n when the question asks for the n-th ("sixth point")
+    context: float = 0.8  # credit for a question term found only in the passage's earlier sentences
     sentence_dense: float = 1.0  # weight of the sentence's own cosine when picking the highlight
 
 
@@ -172,7 +175,8 @@ class Retriever:
 
     def _best_sentence(self, row: int, qv, xsims, q_sets: TermSets, q_type: tuple[str | None, str],
                        q_numbers: set[str] = frozenset()) -> tuple[int, float, float, float]:
-        """The passage's best sentence for a query: (unit row, score, term coverage, answer-type bonus)."""
+        """The passage's best sentence for a query: (unit row to highlight, and for ranking the passage:
+        the best sentence score, its term coverage, its answer-type bonus)."""
         w = self.weights
         sents = self._sentences_of[row]
         if xsims is not None:
@@ -182,16 +186,28 @@ class Retriever:
         else:
             sims = np.zeros(len(sents))
         section = self._section_tokens[row]
-        best = (-1, -np.inf, 0.0, 0.0)
+        best = (-1, -np.inf, 0.0, 0.0)  # by the sentence alone: what the passage's rank uses
+        shown = (-1, -np.inf)  # with credit for terms its earlier sentences hold: the highlight
+        context: list[str] = []
+        ordinal = asked_ordinal(q_type[1]) if w.ordinal else None
         for j, unit in enumerate(sents):
-            cov = self.lexical.set_coverage(q_sets, self._unit_tokens[unit] + section) if q_sets else 0.0
+            tokens = self._unit_tokens[unit] + section
+            cov = self.lexical.set_coverage(q_sets, tokens) if q_sets else 0.0
+            in_context = self.lexical.set_coverage(q_sets, tokens, context, w.context) if q_sets and w.context else cov
+            context += self._unit_tokens[unit]
             num = 1.0 if q_numbers and q_numbers & self._unit_numbers[unit] else 0.0
-            typed = w.answer_type if offers(self.index.units[unit].text, *q_type) else 0.0
-            s = w.sentence_dense * float(sims[j]) + w.coverage * cov + w.number * num + typed
-            if s > best[1]:
-                best = (unit, s, cov, typed)
-        return best
-
+            text = self.index.units[unit].text
+            offered = offers(text, *q_type)
+            typed = w.answer_type if offered else 0.0
+            base = w.sentence_dense * float(sims[j]) + w.number * num
+            if base + typed + w.coverage * cov > best[1]:
+                best = (unit, base + typed + w.coverage * cov, cov, typed)
+            shown_score = base + w.coverage * in_context + (w.highlight_type if offered else 0.0)
+            if ordinal and starts_item(text, ordinal):
+                shown_score += w.ordinal
+            if shown_score > shown[1]:
+                shown = (unit, shown_score)
+        return (shown[0], best[1], best[2], best[3])
 
 
 def _singletons(tokens: list[str]) -> TermSets:

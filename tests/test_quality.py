@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answer_type import expected_type, offers
+from qa.answer_type import asked_ordinal, expected_type, offers, starts_item
 from qa.evaluate import evaluate
 from qa.questions import load_questions
 from tests.conftest import ROOT
@@ -43,6 +43,8 @@ def test_hybrid_quality_floors(report):
     ("How many households were relocated?", "quantity"), ("兵团有多少贫困人口？", "quantity"),
     ("When was the conference convened?", "date"), ("Who attended the meeting?", "agent"),
     ("Where were they moved to?", "place"), ("Why did they have to leave?", None),
+    ("What prize did the Corps win?", "award"), ("兵团获得了什么奖？", "award"),
+    ("Which plan did he want carried out?", "title"), ("调研报告的题目是什么？", "title"),
 ])
 def test_expected_answer_type(question, kind):
     assert expected_type(question) == kind
@@ -53,3 +55,15 @@ def test_a_sentence_offers_an_answer_only_if_the_question_lacks_it():
     assert not offers("It relocated 500 households to Zaozi.", "quantity", "Were 500 households moved?")
     assert offers("The conference was convened in 2011.", "date", "When was the conference?")
     assert not offers("It strived to boost the development.", "agent", "Who boosted it?")
+    assert offers("It won the “Organization Participation Award” of the committee.", "award", "What prize?")
+    assert not offers("It held the exhibition themed “common prosperity”.", "award", "What prize?")
+    assert offers("It held the exhibition themed “common prosperity”.", "title", "What was the theme?")
+
+
+def test_list_items_are_recognised_for_ordinal_questions():
+    assert asked_ordinal("What was the sixth point he made?") == "sixth"
+    assert asked_ordinal("他的第一条建议是什么？") == "first"
+    assert asked_ordinal("How many farms were there?") is None
+    assert starts_item("Sixth, we should go on.", "sixth")
+    assert starts_item("He made suggestions: First, we must lead.", "first")
+    assert not starts_item("It was the first decade of the century.", "first")

@@ -104,6 +104,18 @@ def test_fusion_orders_hand_made_case(tmp_path):
     assert ranked[0].lexical == 1.0 and ranked[0].coverage > ranked[1].coverage
 
 
+def test_highlight_is_the_list_item_asked_for_not_the_sentence_naming_the_speaker(seed_qa):
+    # Liu Xinqi is named before his numbered points; the point asked for must be highlighted, not the
+    # sentence that names him (needs both the ordinal evidence and the earlier sentences' context).
+    a = seed_qa.ask("What did Liu Xinqi say the fifth measure should be?")
+    assert a.hits[0].highlight.startswith("Fifth, ")
+
+
+def test_award_question_highlights_the_award(seed_qa):
+    a = seed_qa.ask("Which honour was given to the Corps for the show?")  # no word of the sentence
+    assert "Organization Participation Award" in a.hits[0].highlight
+
+
 def test_sentence_splitter_keeps_abbreviations_and_offsets():
     text = "It relocated 500 households to No. 3 Branch of Red Flag Farm. Co., Ltd joined. 它很好。好的！"
     sents = split_sentences(text)
