@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from qa.answer import THRESHOLDS, Thresholds, compose, make_hits
+from qa.checks import mismatch
 from qa.embed import CrossLingualEmbedder, Embedder, SentenceTransformerEmbedder
 from qa.errors import BadQuestion
 from qa.filters import allowed_rows, parse_years
@@ -87,6 +88,9 @@ class ReportQA:
         refuse = mode != "dense" and any(not _is_acronym(m) for m in missing)
         if len(candidates) > 1 and candidates[0].coverage < t.diffuse_coverage \
                 and candidates[0].score - candidates[1].score < t.diffuse_margin:
+            refuse = True
+        if not refuse and mode != "dense" and hits and (why := mismatch(question, hits[0])):
+            notices.append(why)  # a near miss: the passage is on topic but does not hold the answer
             refuse = True
         return two_reports(compose(question, searched, hits, t, mode=mode, notices=notices, refuse=refuse), t)
 
