@@ -62,7 +62,8 @@ def offers(sentence: str, kind: str | None, question: str) -> bool:
 
 
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
-_ORDINAL_ASKED = re.compile(rf"\b({'|'.join(_ORDINALS)})\b|第([一二三四五六七八九十])", re.I)
+_ORDINAL_ASKED = re.compile(rf"\b({'|'.join(_ORDINALS)})\b(?![\s-]*(in[\s-]command|largest|biggest|highest|most|"
+                            rf"half|quarter|decade|century))|第([一二三四五六七八九十])", re.I)
 _ZH_ORDINAL = "一二三四五六七八九十"
 
 
@@ -71,7 +72,7 @@ def asked_ordinal(question: str) -> str | None:
     m = _ORDINAL_ASKED.search(question)
     if not m:
         return None
-    return m.group(1).lower() if m.group(1) else _ORDINALS[_ZH_ORDINAL.index(m.group(2))]
+    return m.group(1).lower() if m.group(1) else _ORDINALS[_ZH_ORDINAL.index(m.group(3))]
 
 
 def starts_item(sentence: str, ordinal: str) -> bool:

@@ -41,7 +41,7 @@ class Weights:
     # translation (qa/translate.py): noisier than same-language terms, so it counts half.
     cross_lexical: float = 0.5
     highlight_type: float = 0.20  # answer-type bonus when choosing the sentence to highlight
-    ordinal: float = 0.20  # bonus for list item n when the question asks for the n-th ("sixth point")
+    ordinal: float = 0.50  # bonus for list item n when the question asks for the n-th ("sixth point")
     context: float = 0.8  # credit for a question term found only in the passage's earlier sentences
     sentence_dense: float = 1.0  # weight of the sentence's own cosine when picking the highlight
 

@@ -64,6 +64,8 @@ def test_list_items_are_recognised_for_ordinal_questions():
     assert asked_ordinal("What was the sixth point he made?") == "sixth"
     assert asked_ordinal("他的第一条建议是什么？") == "first"
     assert asked_ordinal("How many farms were there?") is None
+    assert asked_ordinal("Who was the second-in-command?") is None  # not a list item
+    assert asked_ordinal("What happened in the first decade?") is None
     assert starts_item("Sixth, we should go on.", "sixth")
     assert starts_item("He made suggestions: First, we must lead.", "first")
     assert not starts_item("It was the first decade of the century.", "first")
