@@ -3,7 +3,8 @@
 Retrieval finds the passage *about* the question; these rules catch the near misses a reader would
 reject at a glance, and say why in plain words:
 - the question asks about a year the passage does not cover ("…in 2012?" answered from a passage
-  about 2011; ranges such as "2008 to 2010" cover the years between, and a passage's report year counts);
+  about 2011; ranges such as "2008 to 2010" cover the years between, and a passage's report year counts),
+  or that its best sentence, which names other years, is not about ("From 2008 to 2010, …" for 2011);
 - the question asks for a figure ("How many…", "What percentage…") and the sentence that best answers
   it holds none (a percentage question needs a percentage).
 """
@@ -37,6 +38,9 @@ def mismatch(question: str, hit: Hit) -> str | None:
     if asked and not asked & covered:
         about = f" (it is about {_list(sorted(covered))})" if covered else ""
         return f"The best-matching passage does not cover {_list(sorted(asked))}{about}."
+    said = years_mentioned(hit.highlight)
+    if asked and said and not asked & said:
+        return f"The best-matching sentence is about {_list(sorted(said))}, not {_list(sorted(asked))}."
     if _PERCENT_ASKED.search(question) and not _PERCENT.search(hit.highlight):
         return "The best-matching passage gives no percentage for this."
     if expected_type(question) == QUANTITY and not offers(hit.highlight, QUANTITY, question):

@@ -22,6 +22,8 @@ def test_years_inside_ranges_count():
 @pytest.mark.parametrize("question, text, reason", [
     ("How many people were poor in 2012?", "In 2011 there were 246,600 poor people.", "does not cover 2012 (it is about 2011)"),
     ("兵团2012年计划投入多少扶贫资金？", "The Corps invested 261 million Yuan.", "does not cover 2012"),
+    ("How many projects were carried out in 2011?", "From 2008 to 2010, 31 projects were carried out.",
+     "sentence is about 2008, 2009 or 2010, not 2011"),  # the report is from 2011; this sentence is not
     ("By what percentage did income grow?", "Income witnessed rapid growth of 300 Yuan.", "no percentage"),
     ("How many towns were covered?", "The towns were covered by the fixed-point work.", "no figure"),
 ])
