@@ -15,6 +15,7 @@ from qa.questions import load_questions
 from tests.conftest import ROOT
 
 QUESTIONS = ROOT / "corpus" / "xpcc-poverty-alleviation-2011.questions.jsonl"
+HOLDOUT = ROOT / "tests" / "data" / "holdout.questions.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +31,24 @@ def test_hybrid_beats_dense_on_the_shipped_set(report):
 
 def test_hybrid_quality_floors(report):
     s = report.summary("hybrid")
-    assert s["Hit@1 English"] >= 0.87
-    assert s["Hit@1 Chinese"] >= 0.65
-    assert s["answer in highlight"] >= 0.72
-    assert s["abstention recall"] >= 0.70
+    assert s["Hit@1 English"] >= 0.88
+    assert s["Hit@1 Chinese"] >= 0.89
+    assert s["answer in highlight"] >= 0.82
+    assert s["abstention recall"] >= 0.80
     assert s["abstained (answerable)"] <= 0.05
     follow_ups = report.by_type("hybrid")["follow-up"]
     assert follow_ups["Hit@1"] >= 0.90
+
+
+def test_hybrid_quality_floors_on_held_out_questions(seed_qa):
+    # 90 questions written blind from the passages after the settings were chosen, never tuned on:
+    # the figures unseen questions get (README, "Quality").
+    s = evaluate(seed_qa, load_questions(HOLDOUT), ["hybrid"]).summary("hybrid")
+    assert s["Hit@1 English"] >= 0.90
+    assert s["Hit@1 Chinese"] >= 0.70
+    assert s["answer in highlight"] >= 0.75
+    assert s["abstention recall"] >= 0.55
+    assert s["abstained (answerable)"] <= 0.05
 
 
 @pytest.mark.parametrize("question, kind", [

@@ -16,6 +16,7 @@ from qa.sentences import split_sentences
 from tests.conftest import ROOT
 
 SHIPPED = ROOT / "corpus" / "xpcc-poverty-alleviation-2011.questions.jsonl"
+HOLDOUT = ROOT / "tests" / "data" / "holdout.questions.jsonl"
 GOOD = {"id": "a1", "question": "How many wells?", "relevant": ["r#1"], "answer": "12 wells", "type": "numeric"}
 
 
@@ -110,11 +111,12 @@ def test_shipped_set_size_and_types():
     assert len({q.question for q in qs if not q.history}) == len([q for q in qs if not q.history])
 
 
-def test_shipped_set_matches_the_current_ingest():
+@pytest.mark.parametrize("path", [SHIPPED, HOLDOUT], ids=["shipped", "held-out"])
+def test_question_sets_match_the_current_ingest(path):
     """Every relevant id exists, and every answer lies inside one sentence of its relevant passage
     (the highlight is a sentence, so an answer across a sentence boundary could never be shown)."""
     passages = {p.id: p for p in load_corpus(ROOT / "corpus").passages}
-    qs = load_questions(SHIPPED)
+    qs = load_questions(path)
     assert check_against_passages(qs, passages.values()) == []
     for q in qs:
         for pid in q.relevant:
