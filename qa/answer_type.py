@@ -16,7 +16,9 @@ _RULES = [
     (AWARD, re.compile(r"\b(prizes?|awards?|medals?|trophy|trophies|honou?rs?)\b|奖", re.I)),
     (QUANTITY, re.compile(r"\bhow (many|much|large|big|long|far)\b|\bwhat (percentage|share|proportion|number|amount|total|sum)\b|"
                           r"\bnumber of\b|\bamount of\b|\bhow much\b|多少|几[个名户项所]?|百分之几|数量|金额", re.I)),
-    (DATE, re.compile(r"\bwhen\b|\bwhat (year|month|date|time)\b|\bwhich (year|month)\b|什么时候|何时|哪一?年|几月", re.I)),
+    (DATE, re.compile(r"\bwhen\b|\bwhat (year|month|date|time)\b|\bwhich (year|month)\b|"
+                      r"\b(what|which) (period|era|decade|years|time ?frame)\b|\bsince when\b|"
+                      r"什么时候|何时|哪一?年|几月|什么时期|哪个时期|哪几年", re.I)),
     (AGENT, re.compile(r"^\W*(who|whom)\b|\bwhich (organi[sz]ation|department|company|companies|units?|bodies|body|"
                        r"institutions?|universit(y|ies)|college|leaders?|official)\b|谁|哪个(单位|部门|机构)|哪些(单位|部门|企业)", re.I)),
     (PLACE, re.compile(r"^\W*where\b|\bwhich (place|places|town|towns|village|villages|zone|area|region|farm|farms|"
@@ -30,7 +32,10 @@ _RULES = [
 _NUMBER_WORDS = r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozens?"
 _QUANTITY = re.compile(rf"\d[\d,.]*|\b({_NUMBER_WORDS})\b|percent|%", re.I)
 _DATE = re.compile(r"\b(1[89]|20)\d\d\b|\b(January|February|March|April|May|June|July|August|September|October|"
-                   r"November|December)\b|\d+\s*年|\d+\s*月")
+                   r"November|December)\b|\b(decades?|century|centuries)\b|\d+\s*年|\d+\s*月")
+# "Where were they moved to?": the place wanted is a destination, a name right after "to" / "into".
+_DESTINATION_ASKED = re.compile(r"\bwhere\b.*\b(to|into)\W*$|\bto where\b", re.I)
+_AFTER_TO = re.compile(r"\b(to|into|towards?)\s+(the\s+)?$", re.I)
 _AWARD = re.compile(r"\b(Awards?|Prizes?|Medals?|Troph(y|ies)|Honou?rs?|Titles?)\b")
 _QUOTED = re.compile(r"“[^”]{3,}”|\"[^\"]{3,}\"|《[^》]+》|「[^」]+」")
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'&.-]*(?:\s+(?:of|and|for|the|&)?\s*[A-Z][\w’'&.-]*)*")
@@ -56,6 +61,8 @@ def offers(sentence: str, kind: str | None, question: str) -> bool:
         found = [m.group(0) for m in _NAME.finditer(sentence) if _AWARD.search(m.group(0))]
     elif kind == TITLE:
         found = [m.group(0)[1:-1] for m in _QUOTED.finditer(sentence)]
+    elif kind == PLACE and _DESTINATION_ASKED.search(question):
+        found = [m.group(0) for m in _NAME.finditer(sentence) if _AFTER_TO.search(sentence[: m.start()])]
     else:
         found = [m.group(0) for m in _NAME.finditer(sentence)]
     return any(f.casefold().strip() not in q for f in found)

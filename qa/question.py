@@ -62,6 +62,16 @@ def needs_context(question: str) -> bool:
     return len(content_words(question)) <= 1
 
 
+_EXCEPT = re.compile(r"^\W*(besides|apart from|aside from|other than|in addition to|except( for)?)\s+([^,?]+),\s*(.+)$", re.I)
+
+
+def without_excluded(question: str) -> str:
+    """"Besides moving people away, what was done …?" → "what was done …?": the opening clause names
+    what the answer is *not*, so its words must not pull the highlight to the sentence about it."""
+    m = _EXCEPT.match(question)
+    return m.group(4) if m else question
+
+
 def resolve(question: str, history: list[str] | None) -> str:
     """The query to search: the question, plus the topic of earlier turns if it needs it."""
     history = [h for h in (history or []) if h and h.strip()]

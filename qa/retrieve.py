@@ -24,6 +24,7 @@ from qa.answer_type import asked_ordinal, expected_type, offers, starts_item
 from qa.embed import Embedder
 from qa.index import LoadedIndex
 from qa.lexical import LexicalIndex, has_cjk, numbers, tokenize
+from qa.question import without_excluded
 from qa.translate import TermSets, Translator
 
 MODES = ("dense", "bm25", "hybrid")
@@ -115,10 +116,12 @@ class Retriever:
             pool &= allowed
         lex_max = _max_over(lex, [r for r in range(len(self._passage_cjk)) if r not in cross])
         xlex_max = _max_over(xlex, cross)
+        # The highlight answers the user's own question (`focus`), minus a "Besides X, …" clause.
+        asked = without_excluded(focus or query)
         focus_sets = None
-        if focus and focus != query and mode == "hybrid":
-            focus_sets = (_singletons(tokenize(focus)), self.translator(focus) if cross else (),
-                          (expected_type(focus), focus))
+        if asked != query and mode == "hybrid":
+            focus_sets = (_singletons(tokenize(asked)), self.translator(asked) if cross else (),
+                          (expected_type(asked), asked))
         out = []
         for row in pool:
             is_cross = row in cross

@@ -57,6 +57,7 @@ def test_hybrid_quality_floors_on_held_out_questions(seed_qa):
     ("Where were they moved to?", "place"), ("Why did they have to leave?", None),
     ("What prize did the Corps win?", "award"), ("兵团获得了什么奖？", "award"),
     ("Which plan did he want carried out?", "title"), ("调研报告的题目是什么？", "title"),
+    ("Over what period did the exhibition show the results?", "date"),
 ])
 def test_expected_answer_type(question, kind):
     assert expected_type(question) == kind
@@ -70,6 +71,11 @@ def test_a_sentence_offers_an_answer_only_if_the_question_lacks_it():
     assert offers("It won the “Organization Participation Award” of the committee.", "award", "What prize?")
     assert not offers("It held the exhibition themed “common prosperity”.", "award", "What prize?")
     assert offers("It held the exhibition themed “common prosperity”.", "title", "What was the theme?")
+    assert offers("It showed the first decade of the new century.", "date", "Over what period?")
+    # "Where … to?" wants the destination: a name after "to", not any place the sentence names
+    assert offers("It relocated 500 households to Zaozi Zone.", "place", "Where were they moved to?")
+    assert not offers("In the Beita Mountain Ranch, people were moved out.", "place", "Where were they moved to?")
+    assert offers("In the Beita Mountain Ranch, people were moved out.", "place", "Where were people moved from?")
 
 
 def test_list_items_are_recognised_for_ordinal_questions():

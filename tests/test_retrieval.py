@@ -7,7 +7,7 @@ import pytest
 from qa.embed import HashEmbedder
 from qa.index import open_index
 from qa.lexical import LexicalIndex, tokenize
-from qa.question import needs_context, resolve
+from qa.question import needs_context, resolve, without_excluded
 from qa.retrieve import Retriever
 from qa.sentences import split_sentences
 from tests.conftest import write_corpus
@@ -49,6 +49,12 @@ def test_follow_up_is_searched_with_earlier_question(seed_qa):
     a = seed_qa.ask("And how many people fell below it?", ["What poverty line did the Corps set?"])
     assert a.searched != a.question and "poverty line" in a.searched
     assert a.hits[0].passage.section == "Poverty line" and "246,600" in a.hits[0].highlight
+
+
+def test_besides_clause_does_not_pull_the_highlight():
+    assert without_excluded("Apart from moving people away, what was done at the ranch?") == "what was done at the ranch?"
+    assert without_excluded("Besides funds, which help came?") == "which help came?"
+    assert without_excluded("What else came besides funds?") == "What else came besides funds?"
 
 
 def test_self_contained_question_is_searched_as_asked():
