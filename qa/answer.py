@@ -16,17 +16,13 @@ class Thresholds:
     answer: float = 0.40  # below: abstain
     strong: float = 0.55  # at or above: "strong"
     second_margin: float = 0.06  # a second passage joins the answer if this close to the first
-    # "Diffuse" evidence: no sentence holds even this share of the question's terms, and the best
-    # passage leads the next by less than `diffuse_margin` — nothing specific answers (hybrid only).
-    diffuse_coverage: float = 0.0
-    diffuse_margin: float = 0.0
 
 
 # Per mode, and for questions answered across languages (scored by the multilingual model).
 THRESHOLDS = {
     "dense": Thresholds(0.40, 0.55, 0.06),
     "bm25": Thresholds(0.99, 2.0, 0.0),  # BM25 is normalised per query: it cannot tell "nothing" apart
-    "hybrid": Thresholds(0.62, 0.85, 0.08, diffuse_coverage=0.10, diffuse_margin=0.05),
+    "hybrid": Thresholds(0.62, 0.85, 0.08),
     "hybrid-cross": Thresholds(0.60, 0.80, 0.04),
 }
 

@@ -86,9 +86,6 @@ class ReportQA:
         # A question about a year, place or body the reports never name is not answered from them;
         # an unknown acronym ("XPCC") may just be another name for something the reports describe.
         refuse = mode != "dense" and any(not _is_acronym(m) for m in missing)
-        if len(candidates) > 1 and candidates[0].coverage < t.diffuse_coverage \
-                and candidates[0].score - candidates[1].score < t.diffuse_margin:
-            refuse = True
         if not refuse and mode != "dense" and hits and (why := mismatch(question, hits[0])):
             notices.append(why)  # a near miss: the passage is on topic but does not hold the answer
             refuse = True

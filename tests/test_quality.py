@@ -16,6 +16,7 @@ from tests.conftest import ROOT
 
 QUESTIONS = ROOT / "corpus" / "xpcc-poverty-alleviation-2011.questions.jsonl"
 HOLDOUT = ROOT / "tests" / "data" / "holdout.questions.jsonl"
+UNSEEN = ROOT / "tests" / "data" / "unseen.questions.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -34,20 +35,22 @@ def test_hybrid_quality_floors(report):
     assert s["Hit@1 English"] >= 0.88
     assert s["Hit@1 Chinese"] >= 0.89
     assert s["answer in highlight"] >= 0.82
-    assert s["abstention recall"] >= 0.80
+    assert s["abstention recall"] >= 0.70
     assert s["abstained (answerable)"] <= 0.05
     follow_ups = report.by_type("hybrid")["follow-up"]
     assert follow_ups["Hit@1"] >= 0.90
 
 
-def test_hybrid_quality_floors_on_held_out_questions(seed_qa):
-    # 90 questions written blind from the passages after the settings were chosen, never tuned on:
-    # the figures unseen questions get (README, "Quality").
-    s = evaluate(seed_qa, load_questions(HOLDOUT), ["hybrid"]).summary("hybrid")
-    assert s["Hit@1 English"] >= 0.90
-    assert s["Hit@1 Chinese"] >= 0.70
-    assert s["answer in highlight"] >= 0.75
-    assert s["abstention recall"] >= 0.55
+@pytest.mark.parametrize("path, floors", [
+    (HOLDOUT, {"Hit@1 English": 0.90, "Hit@1 Chinese": 0.70, "answer in highlight": 0.75, "abstention recall": 0.55}),
+    (UNSEEN, {"Hit@1 English": 0.88, "Hit@1 Chinese": 0.65, "answer in highlight": 0.75, "abstention recall": 0.15}),
+], ids=["held-out", "unseen"])
+def test_hybrid_quality_floors_on_questions_never_tuned_on(seed_qa, path, floors):
+    # Question sets written blind from the passages after the settings were chosen: the figures unseen
+    # questions get (README, "Quality"); the unseen set is only ever measured in aggregate.
+    s = evaluate(seed_qa, load_questions(path), ["hybrid"]).summary("hybrid")
+    for metric, floor in floors.items():
+        assert s[metric] >= floor, metric
     assert s["abstained (answerable)"] <= 0.05
 
 
