@@ -6,7 +6,7 @@ reject at a glance, and say why in plain words:
   about 2011; ranges such as "2008 to 2010" cover the years between, and a passage's report year counts),
   or that its best sentence, which names other years, is not about ("From 2008 to 2010, …" for 2011);
 - the question asks for a figure ("How many…", "What percentage…") and the sentence that best answers
-  it holds none (a percentage question needs a percentage).
+  it holds none (a percentage or rate question needs a percentage).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from qa.types import Hit
 
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 _RANGE = re.compile(r"(?<!\d)((?:19|20)\d\d)\s*(?:-|–|—|to|through|until|至|到)\s*((?:19|20)\d\d)(?!\d)")
-_PERCENT_ASKED = re.compile(r"\bpercent(age)?s?\b|%|百分", re.I)
+# A rate is given as a percentage too ("unemployment rate", 增长率 — but not 效率, efficiency).
+_PERCENT_ASKED = re.compile(r"\bpercent(age)?s?\b|%|百分|\brates?\b|(发生|增长|失业|就业|覆盖|入学|贫困|比)率", re.I)
 _PERCENT = re.compile(r"\bper ?cent\b|%|百分之", re.I)
 
 

@@ -26,6 +26,7 @@ def test_years_inside_ranges_count():
      "sentence is about 2008, 2009 or 2010, not 2011"),  # the report is from 2011; this sentence is not
     ("By what percentage did income grow?", "Income witnessed rapid growth of 300 Yuan.", "no percentage"),
     ("How many towns were covered?", "The towns were covered by the fixed-point work.", "no figure"),
+    ("What was the unemployment rate on the farms?", "Field research on three farms studied jobs.", "no percentage"),
 ])
 def test_near_misses_are_refused_with_the_reason(question, text, reason):
     assert reason in mismatch(question, _hit(text))
@@ -35,6 +36,8 @@ def test_near_misses_are_refused_with_the_reason(question, text, reason):
     ("How many projects were carried out in 2009?", "From 2008 to 2010, 31 projects were carried out."),
     ("What was the poverty line in 2011?", "The poverty line is 3500 Yuan."),  # the report's year counts
     ("By what percentage did income grow?", "Income grew by 12 percent."),
+    ("What was the poverty incidence rate?", "The incidence fell to 3.5%."),
+    ("如何提高团场效率？", "It improved the efficiency of the farms."),  # 效率 is efficiency, not a rate
     ("How many households were relocated?", "It relocated 500 households."),
     ("Where were they moved?", "They moved to Zaozi."),
 ])
