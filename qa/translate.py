@@ -119,6 +119,10 @@ class Translator:
         self.vocabulary = vocabulary
         self._reverse: dict[str, frozenset[str]] | None = None
 
+    def warm(self) -> None:
+        """Load the dictionary now (about 1 s) rather than at the first question in the other script."""
+        _dictionary()
+
     def __call__(self, question: str) -> TermSets:
         """Term sets in the other script than the question's, plus the question's numbers."""
         if has_cjk(question):
