@@ -60,6 +60,13 @@ def test_unanswerable_question_abstains(app_client):
     assert all(p["confidence"] == "weak" for p in r["passages"])
 
 
+def test_near_miss_is_refused_with_the_reason(app_client):
+    r = ask(app_client, "How many poverty-stricken people were there in 2010?")
+    assert r["abstained"]
+    assert "The best-matching passage does not cover 2010 (it is about 2011)." in r["notices"]
+    assert "246,600" in r["passages"][0]["highlight"]  # the nearest passage is still shown, marked weak
+
+
 def test_ten_concurrent_users_all_get_answers(app_client):
     questions = [POVERTY_Q, "How were the anti-poverty funds managed?"] * 5
     jobs = [app_client.submit(q, None, api_name="/ask") for q in questions]
