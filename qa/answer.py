@@ -44,7 +44,7 @@ def make_hits(index: LoadedIndex, candidates: list[Candidate], t: Thresholds) ->
             hl, hs, he = u.text, u.start, u.end
         else:
             hl, hs, he = p.text, 0, len(p.text)
-        hits.append(Hit(p, c.score, rank, hl, hs, he, confidence_label(c.score, t)))
+        hits.append(Hit(p, c.score, rank, hl, hs, he, confidence_label(c.evidence, t)))
     return hits
 
 
@@ -52,15 +52,16 @@ def compose(question: str, searched: str, hits: list[Hit], t: Thresholds, *, mod
             notices: list[str] | None = None, refuse: bool = False) -> Answer:
     """The answer is the best sentence of the top passage, cited [1]; a close second adds [2].
 
-    Abstains (answer None) when the best score is under the mode's threshold or `refuse` is set."""
+    Hits come in ranking order; each one's confidence label is from its calibrated evidence score.
+    Abstains (answer None) when no hit reaches the mode's threshold ("weak" all through) or `refuse` is set."""
     notices = list(notices or [])
-    if refuse or not hits or hits[0].score < t.answer:
+    if refuse or not hits or all(h.confidence == "weak" for h in hits):
         notices.append("No passage in the reports answers this question well enough; "
                        "the nearest passages are listed as weak matches.")
         weak = tuple(Hit(h.passage, h.score, h.rank, h.highlight, h.highlight_start, h.highlight_end, "weak")
                      for h in hits)
         return Answer(question, searched, None, True, weak, tuple(notices), mode)
     parts = [f"{hits[0].highlight} [1]"]
-    if len(hits) > 1 and hits[1].score >= t.strong and hits[0].score - hits[1].score <= t.second_margin:
+    if len(hits) > 1 and hits[1].confidence == "strong" and hits[0].score - hits[1].score <= t.second_margin:
         parts.append(f"{hits[1].highlight} [2]")
     return Answer(question, searched, " ".join(parts), False, tuple(hits), tuple(notices), mode)

@@ -127,5 +127,13 @@ class LexicalIndex:
                 got += context_credit * w
         return got / total
 
+    def unknown_share(self, query_tokens: list[str]) -> float:
+        """Share of a query's IDF mass in terms no passage contains (0…1)."""
+        q = set(query_tokens)
+        if not q:
+            return 0.0
+        total = sum(self.idf.get(t, self.unknown_idf) for t in q)
+        return sum(self.unknown_idf for t in q if t not in self.idf) / total
+
     def missing(self, query_tokens: list[str]) -> set[str]:
         return {t for t in query_tokens if t not in self.df}

@@ -41,6 +41,8 @@ class Weights:
     # Lexical evidence for a question in another script than the passage, from its dictionary
     # translation (qa/translate.py): noisier than same-language terms, so it counts half.
     cross_lexical: float = 0.5
+    # Ranking: BM25's part shrinks by (this × the share of the question's IDF mass the reports never use).
+    unmatched: float = 1.0
     highlight_type: float = 0.20  # answer-type bonus when choosing the sentence to highlight
     ordinal: float = 0.50  # bonus for list item n when the question asks for the n-th ("sixth point")
     context: float = 0.8  # credit for a question term found only in the passage's earlier sentences
@@ -57,6 +59,11 @@ class Candidate:
     lexical: float = 0.0  # BM25 normalised by the best passage's BM25 for this query
     coverage: float = 0.0  # best sentence's share of the query's term weight
     cross: bool = False  # scored by the cross-lingual model
+    fused: float | None = None  # the calibrated evidence score that confidence and abstention use (None: = score)
+
+    @property
+    def evidence(self) -> float:
+        return self.score if self.fused is None else self.fused
 
 
 class Retriever:
@@ -134,8 +141,22 @@ class Retriever:
                 f_sets = focus_sets[1] if is_cross else focus_sets[0]
                 c = replace(c, sentence=self._best_sentence(row, qv, sims, f_sets, focus_sets[2])[0])
             out.append(c)
+        if mode == "hybrid":
+            out = self._discount_unmatched(out, q_tokens)
         out.sort(key=lambda c: (-c.score, c.row))
         return out[:k]
+
+    def _discount_unmatched(self, out: list[Candidate], q_tokens: list[str]) -> list[Candidate]:
+        """Rank with less BM25 when the question's words are not the reports' words. If a share of the
+        question's IDF mass is words no report uses (a paraphrase: "college" for "university"), BM25
+        can only match its common words and would favour whichever passage repeats them; its part of
+        the ranking score shrinks by that share. The calibrated evidence score (`fused`), which decides
+        confidence labels and abstention, is kept as it was."""
+        share = self.lexical.unknown_share(q_tokens) * self.weights.unmatched
+        if not share:
+            return out
+        return [c if c.cross else replace(c, score=c.score - share * self.weights.bm25 * c.lexical, fused=c.score)
+                for c in out]
 
     def _dense_by_passage(self, qv: np.ndarray, k: int, keep_all: bool = False) -> dict[int, float]:
         """Best unit cosine per passage, for the passages of the top units (the top max(50, 10k)

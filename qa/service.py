@@ -128,7 +128,7 @@ def two_reports(answer: Answer, t: Thresholds) -> Answer:
     if not figures:
         return answer
     for other in answer.hits[1:]:
-        if other.passage.doc == first.passage.doc or other.score < t.answer:
+        if other.passage.doc == first.passage.doc or other.confidence == "weak":
             continue
         if first.score - other.score > CONFLICT_MARGIN:
             break

@@ -47,6 +47,16 @@ def fake_embedder():
     return HashEmbedder()
 
 
+def hash_retriever(tmp_path: Path, text: str):
+    """(index, Retriever) over one report `text`, with the deterministic fake embedder."""
+    from qa.embed import HashEmbedder
+    from qa.index import open_index
+    from qa.retrieve import Retriever
+
+    index, _ = open_index(write_corpus(tmp_path / "c", {"r.txt": text}), tmp_path / "i", HashEmbedder())
+    return index, Retriever(index, HashEmbedder())
+
+
 def write_corpus(folder: Path, files: dict[str, str | bytes]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():

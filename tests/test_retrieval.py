@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from qa.embed import HashEmbedder
-from qa.index import open_index
 from qa.lexical import LexicalIndex, tokenize
 from qa.question import needs_context, resolve, without_excluded
-from qa.retrieve import Retriever
 from qa.sentences import split_sentences
-from tests.conftest import write_corpus
+from tests.conftest import hash_retriever
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense"])
@@ -100,11 +97,9 @@ def test_chinese_tokens_give_nonzero_bm25_on_chinese_text():
 
 def test_fusion_orders_hand_made_case(tmp_path):
     # Passage A shares the question's rare number and words; B only shares common words.
-    corpus = write_corpus(tmp_path / "c", {"r.txt": (
+    index, r = hash_retriever(tmp_path, (
         "Report\n\n【Wells】 The county drilled 417 wells for drinking water.\n\n"
-        "【Water】 Water water water is important for the county and the water plan.\n")})
-    index, _ = open_index(corpus, tmp_path / "i", HashEmbedder())
-    r = Retriever(index, HashEmbedder())
+        "【Water】 Water water water is important for the county and the water plan.\n"))
     ranked = r.search("How many wells were drilled, 417?", k=2, mode="hybrid")
     assert [index.passages[c.row].section for c in ranked] == ["Wells", "Water"]
     assert ranked[0].lexical == 1.0 and ranked[0].coverage > ranked[1].coverage
@@ -120,6 +115,23 @@ def test_highlight_is_the_list_item_asked_for_not_the_sentence_naming_the_speake
 def test_award_question_highlights_the_award(seed_qa):
     a = seed_qa.ask("Which honour was given to the Corps for the show?")  # no word of the sentence
     assert "Organization Participation Award" in a.hits[0].highlight
+
+
+def test_words_no_report_uses_shrink_bm25_in_ranking_but_not_the_confidence(tmp_path):
+    _, r = hash_retriever(tmp_path, (
+        "Report\n\n【Training】 The university trained teachers for the farms.\n\n"
+        "【Farms】 The farms and the farms' teachers grew cotton on the farms.\n"))
+    assert r.lexical.unknown_share(tokenize("Which college trained farm teachers?")) > 0  # "college"
+    for c in r.search("Which college trained farm teachers?", k=2, mode="hybrid"):
+        assert c.fused is not None and c.score <= c.fused  # ranked with less BM25, labelled as before
+    for c in r.search("Which university trained farm teachers?", k=2, mode="hybrid"):
+        assert c.fused is None  # every word is the reports' own: nothing changes
+
+
+def test_paraphrase_with_words_the_report_never_uses_finds_its_passage(seed_qa):
+    # "money" and "budget" are not the report's words; BM25 alone would follow "central" elsewhere
+    a = seed_qa.ask("What was the money from the central budget used for?")
+    assert a.hits[0].passage.section == "Investment of anti-poverty funds"
 
 
 def test_sentence_splitter_keeps_abbreviations_and_offsets():

@@ -3,12 +3,9 @@ English questions reach Chinese passages, even with an embedder that knows no ot
 
 from __future__ import annotations
 
-from qa.embed import HashEmbedder
-from qa.index import open_index
 from qa.lexical import LexicalIndex, tokenize
-from qa.retrieve import Retriever
 from qa.translate import Translator, zh_to_en
-from tests.conftest import write_corpus
+from tests.conftest import hash_retriever  # fake embedder, no multilingual model: only the dictionary helps
 
 ENGLISH = ("Report\n\n【Relocation】 It relocated 500 households to Zaozi Resettlement Zone.\n\n"
            "【Training】 The Corps trained 1,200 teachers and doctors for the farms.\n\n"
@@ -38,14 +35,8 @@ def test_translated_sets_score_passages_once_per_question_word():
     assert lex.set_coverage([frozenset({"fund", "canal"}), frozenset({"zone"})], tokenize("canals")) > 0
 
 
-def _retriever(tmp_path, text):
-    corpus = write_corpus(tmp_path / "c", {"r.txt": text})
-    index, _ = open_index(corpus, tmp_path / "i", HashEmbedder())
-    return index, Retriever(index, HashEmbedder())  # no multilingual model: only the dictionary helps
-
-
 def test_chinese_question_finds_and_highlights_english_passage(tmp_path):
-    index, r = _retriever(tmp_path, ENGLISH)
+    index, r = hash_retriever(tmp_path, ENGLISH)
     top = r.search("兵团培训了多少教师？", k=3, mode="hybrid")[0]
     assert index.passages[top.row].section == "Training"
     assert "1,200 teachers" in index.units[top.sentence].text
@@ -53,7 +44,7 @@ def test_chinese_question_finds_and_highlights_english_passage(tmp_path):
 
 
 def test_english_question_finds_chinese_passage(tmp_path):
-    index, r = _retriever(tmp_path, CHINESE)
+    index, r = hash_retriever(tmp_path, CHINESE)
     ranked = r.search("Where were the households relocated?", k=3, mode="hybrid")
     assert index.passages[ranked[0].row].section == "搬迁"
     assert Translator(r.lexical.df)("Which teachers were trained?")  # English → Chinese term sets
