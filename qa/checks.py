@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from qa.answer_type import QUANTITY, expected_type, offers
+from qa.question import join_or
 from qa.types import Hit
 
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
@@ -37,18 +38,13 @@ def mismatch(question: str, hit: Hit) -> str | None:
     asked = years_mentioned(question)
     covered = years_mentioned(hit.passage.text) | ({hit.passage.year} if hit.passage.year else set())
     if asked and not asked & covered:
-        about = f" (it is about {_list(sorted(covered))})" if covered else ""
-        return f"The best-matching passage does not cover {_list(sorted(asked))}{about}."
+        about = f" (it is about {join_or(sorted(covered))})" if covered else ""
+        return f"The best-matching passage does not cover {join_or(sorted(asked))}{about}."
     said = years_mentioned(hit.highlight)
     if asked and said and not asked & said:
-        return f"The best-matching sentence is about {_list(sorted(said))}, not {_list(sorted(asked))}."
+        return f"The best-matching sentence is about {join_or(sorted(said))}, not {join_or(sorted(asked))}."
     if _PERCENT_ASKED.search(question) and not _PERCENT.search(hit.highlight):
         return "The best-matching passage gives no percentage for this."
     if expected_type(question) == QUANTITY and not offers(hit.highlight, QUANTITY, question):
         return "The best-matching passage gives no figure for this."
     return None
-
-
-def _list(years: list[int]) -> str:
-    words = [str(y) for y in years]
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]

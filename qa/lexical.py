@@ -106,10 +106,6 @@ class LexicalIndex:
                 total += np.max(found, axis=0)
         return total
 
-    def coverage(self, query_tokens: list[str], text_tokens: list[str]) -> float:
-        """Share of the query's IDF mass that appears in a text (0…1): sentence-level evidence."""
-        return self.set_coverage([frozenset([t]) for t in set(query_tokens)], text_tokens)
-
     def set_coverage(self, term_sets, text_tokens, context_tokens=(), context_credit: float = 0.0) -> float:
         """`coverage` for alternative-term sets: a set is present when any of its terms is, and
         weighs its rarest term's IDF. A set found only in `context_tokens` (what the text's earlier
@@ -134,6 +130,3 @@ class LexicalIndex:
             return 0.0
         total = sum(self.idf.get(t, self.unknown_idf) for t in q)
         return sum(self.unknown_idf for t in q if t not in self.idf) / total
-
-    def missing(self, query_tokens: list[str]) -> set[str]:
-        return {t for t in query_tokens if t not in self.df}

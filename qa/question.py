@@ -62,6 +62,12 @@ def needs_context(question: str) -> bool:
     return len(content_words(question)) <= 1
 
 
+def join_or(items) -> str:
+    """["Tibet", 2015] → "Tibet or 2015"; three or more → "a, b or c"."""
+    words = [str(i) for i in items]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
 _EXCEPT = re.compile(r"^\W*(besides|apart from|aside from|other than|in addition to|except( for)?)\s+([^,?]+),\s*(.+)$", re.I)
 
 

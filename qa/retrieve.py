@@ -72,8 +72,10 @@ class Retriever:
         self.index = index
         self.embedder = embedder
         self.xling = xling if index.xling_vectors is not None else None
-        self._passage_cjk = [has_cjk(p.text) for p in index.passages]
-        self.corpus_has_cjk = any(self._passage_cjk)
+        self._passage_cjk = np.array([has_cjk(p.text) for p in index.passages], dtype=bool)
+        self.corpus_has_cjk = bool(self._passage_cjk.any())
+        # passage rows per script (True: Chinese), worked out once rather than per question
+        self._rows_in_script = {cjk: frozenset(np.flatnonzero(self._passage_cjk == cjk).tolist()) for cjk in (False, True)}
         self._units_of: list[list[int]] = [[] for _ in index.passages]
         for i, u in enumerate(index.units):
             self._units_of[u.passage].append(i)
@@ -104,7 +106,7 @@ class Retriever:
         q_cjk = has_cjk(query)
         # Passages in the other script: scored by the multilingual model (hybrid) and, lexically, by
         # the question's dictionary translation (qa/translate.py).
-        cross = {r for r, c in enumerate(self._passage_cjk) if c != q_cjk} if mode != "dense" else set()
+        cross = self._rows_in_script[not q_cjk] if mode != "dense" else frozenset()
         xsims = None
         if cross and mode == "hybrid" and self.xling is not None:
             xsims = self.index.xling_vectors @ self.xling.encode([query], query=True)[0]
@@ -121,8 +123,8 @@ class Retriever:
                 pool |= {int(i) for i in top if scores[i] > 0}
         if allowed is not None:
             pool &= allowed
-        lex_max = _max_over(lex, [r for r in range(len(self._passage_cjk)) if r not in cross])
-        xlex_max = _max_over(xlex, cross)
+        lex_max = _max_over(lex, self._passage_cjk == q_cjk)
+        xlex_max = _max_over(xlex, self._passage_cjk != q_cjk)
         # The highlight answers the user's own question (`focus`), minus a "Besides X, …" clause.
         asked = without_excluded(focus or query)
         focus_sets = None
@@ -238,10 +240,8 @@ def _singletons(tokens: list[str]) -> TermSets:
     return tuple(frozenset([t]) for t in dict.fromkeys(tokens))
 
 
-def _max_over(scores: np.ndarray | None, rows) -> float:
-    """The best positive score among `rows` (0.0 if none): the normaliser for one script's BM25."""
-    if scores is None:
+def _max_over(scores: np.ndarray | None, rows: np.ndarray) -> float:
+    """The best positive score among the rows of a mask (0.0 if none): one script's BM25 normaliser."""
+    if scores is None or not rows.any():
         return 0.0
-    rows = list(rows)
-    best = float(scores[rows].max()) if rows else 0.0
-    return best if best > 0 else 0.0
+    return max(float(scores[rows].max()), 0.0)

@@ -20,7 +20,7 @@ from qa.errors import BadQuestion
 from qa.filters import allowed_rows, parse_years
 from qa.index import BuildReport, LoadedIndex, open_index
 from qa.lexical import has_cjk, numbers, tokenize
-from qa.question import clean_question, named_terms, resolve
+from qa.question import clean_question, join_or, named_terms, resolve
 from qa.retrieve import Retriever
 from qa.types import Answer, Passage
 
@@ -81,7 +81,7 @@ class ReportQA:
         t = self.thresholds.get(key, self.thresholds[mode])
         missing = self.missing_terms(question)
         if missing:
-            notices.append(f"The reports do not mention {_join(missing)}.")
+            notices.append(f"The reports do not mention {join_or(missing)}.")
         hits = make_hits(self.index, candidates, t)
         # A question about a year, place or body the reports never name is not answered from them;
         # an unknown acronym ("XPCC") may just be another name for something the reports describe.
@@ -142,10 +142,6 @@ def two_reports(answer: Answer, t: Thresholds) -> Answer:
                       f"and {other.passage.report_label()} [{other.rank}]; both are shown.")
             return dataclasses.replace(answer, answer=text, notices=(*answer.notices, notice))
     return answer
-
-
-def _join(terms: list[str]) -> str:
-    return terms[0] if len(terms) == 1 else ", ".join(terms[:-1]) + " or " + terms[-1]
 
 
 def _is_acronym(term: str) -> bool:

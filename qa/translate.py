@@ -45,19 +45,25 @@ def glosses(word: str, senses: int = _SENSES) -> list[str]:
     return [g for g in kept if g][:senses]
 
 
-def _gloss_terms(word: str, senses: int) -> set[str]:
+@lru_cache(maxsize=65536)
+def _sense_terms(word: str) -> tuple[tuple[str, ...], ...]:
+    """Index terms of each of a word's first senses (cached: the same words recur in questions)."""
+    return tuple(tuple(tokenize(g)) for g in glosses(word, _SENSES))
+
+
+def _gloss_terms(word: str) -> set[str]:
     """Index terms of a word's senses; one-word senses only when there are any ("large military
     unit, formation, corps" → corps, formation: the words of a descriptive sense are noise)."""
-    senses_terms = [tokenize(g) for g in glosses(word, senses)]
+    senses_terms = _sense_terms(word)
     single = {ts[0] for ts in senses_terms if len(ts) == 1}
     return single or {t for ts in senses_terms for t in ts}
 
 
-def _word_sets(word: str, vocab, senses: int) -> list[frozenset[str]]:
+def _word_sets(word: str, vocab) -> list[frozenset[str]]:
     """Term sets for one Chinese word: its one-word senses the reports use, as one set of
     alternatives; else the words of its multi-word sense that the reports use most, each required
     (贫困线 "poverty line" → {poverty}, {line})."""
-    senses_terms = [tokenize(g) for g in glosses(word, senses)]
+    senses_terms = _sense_terms(word)
     single = {ts[0] for ts in senses_terms if len(ts) == 1 and ts[0] in vocab}
     if single:
         return [frozenset(single)]
@@ -81,7 +87,7 @@ def zh_to_en(question: str, vocabulary: Iterable[str] | set[str]) -> TermSets:
     sets: list[frozenset[str]] = []
     for word in _zh_words(question):
         for part in _known_parts(word):
-            sets.extend(_word_sets(part, vocab, _SENSES))
+            sets.extend(_word_sets(part, vocab))
     return _dedupe(sets)
 
 
@@ -102,7 +108,7 @@ def reverse_dictionary(vocabulary: Iterable[str]) -> dict[str, frozenset[str]]:
     reverse: dict[str, set[str]] = {}
     for word in vocabulary:
         if has_cjk(word):
-            for t in _gloss_terms(word, _SENSES):
+            for t in _gloss_terms(word):
                 reverse.setdefault(t, set()).add(word)
     return {t: frozenset(w) for t, w in reverse.items()}
 
