@@ -1,7 +1,8 @@
 """What kind of answer a question wants, and whether a sentence offers one — without a model.
 
 "How many …" wants a quantity, "When …" a date, "Who …" a person or body, "Where …" a place, "What
-award / plan / theme …" a title in quotation marks. A
+award / plan / theme …" a title in quotation marks, "Why …" a reason or purpose (because, due to, in
+order to, conditions not suitable …). A
 sentence that holds such an item *which the question does not already contain* is evidence that it
 answers the question; the retriever adds a small bonus for it when ranking passages and sentences.
 """
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 import re
 
-QUANTITY, DATE, AGENT, PLACE, TITLE, AWARD = "quantity", "date", "agent", "place", "title", "award"
+QUANTITY, DATE, AGENT, PLACE, TITLE, AWARD, REASON = "quantity", "date", "agent", "place", "title", "award", "reason"
 
 _RULES = [
+    (REASON, re.compile(r"^\W*(and\s+|but\s+|so\s+)?why\b|\bwhat (was|is|were|are) the (main )?(reasons?|purposes?|aims?|causes?)\b|"
+                        r"\bfor what (reason|purpose)\b|\bwhat for\W*$|\bhow come\b|为什么|为何|什么原因|原因是|目的是", re.I)),
     (AWARD, re.compile(r"\b(prizes?|awards?|medals?|trophy|trophies|honou?rs?)\b|奖", re.I)),
     (QUANTITY, re.compile(r"\bhow (many|much|large|big|long|far)\b|\bwhat (percentage|share|proportion|number|amount|total|sum)\b|"
                           r"\bnumber of\b|\bamount of\b|\bhow much\b|多少|几[个名户项所]?|百分之几|数量|金额", re.I)),
@@ -36,6 +39,10 @@ _DATE = re.compile(r"\b(1[89]|20)\d\d\b|\b(January|February|March|April|May|June
 # "Where were they moved to?": the place wanted is a destination, a name right after "to" / "into".
 _DESTINATION_ASKED = re.compile(r"\bwhere\b.*\b(to|into)\W*$|\bto where\b", re.I)
 _AFTER_TO = re.compile(r"\b(to|into|towards?)\s+(the\s+)?$", re.I)
+# A reason or purpose: causal and purpose connectives, and "conditions not suitable"-style grounds.
+_REASON = re.compile(r"\b(because|due to|owing to|as a result of|thanks to|in order to|so as to|so that|aim(ed|ing|s)? (at|to)|"
+                     r"for the purpose of|caused by|not suitable|unsuitable|lack of|shortage of|restrict(ing|ed)?)\b|"
+                     r"为了|因为|由于|以便|旨在|不适宜|不适合")
 _AWARD = re.compile(r"\b(Awards?|Prizes?|Medals?|Troph(y|ies)|Honou?rs?|Titles?)\b")
 _QUOTED = re.compile(r"“[^”]{3,}”|\"[^\"]{3,}\"|《[^》]+》|「[^」]+」")
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w’'&.-]*(?:\s+(?:of|and|for|the|&)?\s*[A-Z][\w’'&.-]*)*")
@@ -57,6 +64,8 @@ def offers(sentence: str, kind: str | None, question: str) -> bool:
         found = [m.group(0) for m in _QUANTITY.finditer(sentence) if not _DATE.fullmatch(m.group(0))]
     elif kind == DATE:
         found = [m.group(0) for m in _DATE.finditer(sentence)]
+    elif kind == REASON:
+        found = [m.group(0) for m in _REASON.finditer(sentence)]
     elif kind == AWARD:
         found = [m.group(0) for m in _NAME.finditer(sentence) if _AWARD.search(m.group(0))]
     elif kind == TITLE:

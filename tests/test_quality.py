@@ -57,7 +57,8 @@ def test_hybrid_quality_floors_on_questions_never_tuned_on(seed_qa, path, floors
 @pytest.mark.parametrize("question, kind", [
     ("How many households were relocated?", "quantity"), ("兵团有多少贫困人口？", "quantity"),
     ("When was the conference convened?", "date"), ("Who attended the meeting?", "agent"),
-    ("Where were they moved to?", "place"), ("Why did they have to leave?", None),
+    ("Where were they moved to?", "place"), ("Why did they have to leave?", "reason"), ("What did he suggest?", None),
+    ("为什么要搬迁？", "reason"), ("Where did the Corps go to study why farms struggle?", "place"),
     ("What prize did the Corps win?", "award"), ("兵团获得了什么奖？", "award"),
     ("Which plan did he want carried out?", "title"), ("调研报告的题目是什么？", "title"),
     ("Over what period did the exhibition show the results?", "date"),
@@ -73,6 +74,9 @@ def test_a_sentence_offers_an_answer_only_if_the_question_lacks_it():
     assert not offers("It strived to boost the development.", "agent", "Who boosted it?")
     assert offers("It won the “Organization Participation Award” of the committee.", "award", "What prize?")
     assert not offers("It held the exhibition themed “common prosperity”.", "award", "What prize?")
+    assert offers("The ranch had harsh conditions not suitable for living.", "reason", "Why did they leave?")
+    assert not offers("The ranch grew in 2011.", "reason", "Why did they leave?")
+    assert not offers("It was done in order to help.", "reason", "Why was it done in order to help?")
     assert offers("It held the exhibition themed “common prosperity”.", "title", "What was the theme?")
     assert offers("It showed the first decade of the new century.", "date", "Over what period?")
     # "Where … to?" wants the destination: a name after "to", not any place the sentence names

@@ -117,6 +117,13 @@ def test_award_question_highlights_the_award(seed_qa):
     assert "Organization Participation Award" in a.hits[0].highlight
 
 
+def test_why_question_highlights_the_reason_not_the_sentence_repeating_its_words(seed_qa):
+    # Both sentences name Beita Mountain Ranch; only the first says why people were moved.
+    for q, history in [("Why did the people of Beita Mountain Ranch have to leave?", []),
+                       ("Why did they have to leave?", ["Who was relocated from Beita Mountain Ranch?"])]:
+        assert "not suitable for production and living" in seed_qa.ask(q, history).hits[0].highlight
+
+
 def test_words_no_report_uses_shrink_bm25_in_ranking_but_not_the_confidence(tmp_path):
     _, r = hash_retriever(tmp_path, (
         "Report\n\n【Training】 The university trained teachers for the farms.\n\n"
