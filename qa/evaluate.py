@@ -103,6 +103,42 @@ def summarise(results: list[QuestionResult]) -> dict[str, float | None]:
     return out
 
 
+# The proportions a reader compares with a target, each with the questions it counts (for its interval).
+PROPORTIONS = {
+    "Hit@1 English": lambda r: r.answerable and not r.chinese,
+    "Hit@1 Chinese": lambda r: r.answerable and r.chinese,
+    "Hit@1 follow-ups": lambda r: r.answerable and bool(r.history),
+    "answer in highlight": lambda r: r.answerable,
+    "abstention recall": lambda r: not r.answerable,
+    "abstained (answerable)": lambda r: r.answerable,
+}
+
+
+def _success(name: str, r: QuestionResult) -> bool:
+    if name.startswith("Hit@1"):
+        return r.metrics["Hit@1"] >= 1
+    if name == "answer in highlight":
+        return bool(r.highlight_ok)
+    return r.abstained
+
+
+def proportions(results: list[QuestionResult], confidence: float = 0.95) -> dict[str, tuple[int, int, float, float] | None]:
+    """Each target-style proportion as (successes, questions, low, high): the Wilson score interval
+    (scipy), which says how far a figure from ~100 questions may be from what more questions would give."""
+    from scipy.stats import binomtest
+
+    out: dict[str, tuple[int, int, float, float] | None] = {}
+    for name, counts in PROPORTIONS.items():
+        rs = [r for r in results if counts(r)]
+        if not rs:
+            out[name] = None
+            continue
+        k = sum(_success(name, r) for r in rs)
+        ci = binomtest(k, len(rs)).proportion_ci(confidence, method="wilson")
+        out[name] = (k, len(rs), float(ci.low), float(ci.high))
+    return out
+
+
 @dataclass
 class EvalReport:
     modes: list[str]
@@ -111,6 +147,9 @@ class EvalReport:
 
     def summary(self, mode: str) -> dict[str, float | None]:
         return summarise(self.results[mode])
+
+    def proportions(self, mode: str) -> dict[str, tuple[int, int, float, float] | None]:
+        return proportions(self.results[mode])
 
     def types(self) -> list[str]:
         seen = dict.fromkeys(r.type for rs in self.results.values() for r in rs)
@@ -127,6 +166,7 @@ class EvalReport:
             "meta": self.meta, "modes": self.modes,
             "summary": {m: self.summary(m) for m in self.modes},
             "by_type": {m: self.by_type(m) for m in self.modes},
+            "intervals": {m: self.proportions(m) for m in self.modes},
             "results": {m: [asdict(r) for r in rs] for m, rs in self.results.items()},
         }
 

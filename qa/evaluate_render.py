@@ -48,6 +48,19 @@ def type_table(report) -> str:
     return table(["type (n)", "metric", *report.modes], rows)
 
 
+def interval_table(report) -> str:
+    """Counts behind the main proportions, with 95 % Wilson intervals: "84/91 0.923 (0.85–0.96)"."""
+    props = {m: report.proportions(m) for m in report.modes}
+    rows = []
+    for name in next(iter(props.values())):
+        cells = []
+        for m in report.modes:
+            v = props[m][name]
+            cells.append("–" if v is None else f"{v[0]}/{v[1]} {v[0] / v[1]:.3f} ({v[2]:.2f}–{v[3]:.2f})")
+        rows.append([name, *cells])
+    return table(["proportion", *report.modes], rows)
+
+
 def failure_lines(report, mode: str, limit: int | None) -> list[str]:
     out = []
     fails = report.failures(mode)
@@ -84,7 +97,8 @@ def report_markdown(report, failures: int | None = 30) -> str:
         head += f" from {meta['source']}"
     head += f" · k = {meta.get('k', '?')}" + (f" · model {meta['model']}" if meta.get("model") else "")
     parts = [head, "", "### Overall (ranking metrics over answerable questions)", "", overall_table(report), "",
-             "### Per question type", "", type_table(report)]
+             "### Per question type", "", type_table(report), "",
+             "### Counts and 95 % intervals (Wilson)", "", interval_table(report)]
     for mode in report.modes:
         lines = failure_lines(report, mode, failures)
         parts += ["", f"### Failures — {mode} ({len(report.failures(mode))})", ""]

@@ -46,6 +46,17 @@ def test_summary_on_hand_made_answers():
     assert s["median ms"] == 3
 
 
+def test_counts_and_wilson_intervals():
+    p = _report().proportions("dense")
+    assert p["Hit@1 English"][:2] == (1, 2) and p["Hit@1 Chinese"][:2] == (0, 1)
+    assert p["abstention recall"][:2] == (1, 2) and p["abstained (answerable)"][:2] == (1, 3)
+    assert p["Hit@1 follow-ups"] is None  # no question with history
+    k, n, low, high = p["answer in highlight"]
+    assert (k, n) == (1, 3) and low < 1 / 3 < high
+    assert (round(low, 3), round(high, 3)) == (0.061, 0.792)  # Wilson 95 % for 1 of 3 (published tables)
+    assert "| Hit@1 English          | 1/2 0.500 (0.09–0.91) |" in _report().to_markdown()
+
+
 def test_failures_types_and_markdown():
     r = _report()
     assert [f.id for f in r.failures("dense")] == ["b", "c", "v"]
