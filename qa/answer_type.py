@@ -14,8 +14,9 @@ import re
 QUANTITY, DATE, AGENT, PLACE, TITLE, AWARD, REASON = "quantity", "date", "agent", "place", "title", "award", "reason"
 
 _RULES = [
+    # 为什么 "why", but not 作为什么 "as what" (作为 + 什么).
     (REASON, re.compile(r"^\W*(and\s+|but\s+|so\s+)?why\b|\bwhat (was|is|were|are) the (main )?(reasons?|purposes?|aims?|causes?)\b|"
-                        r"\bfor what (reason|purpose)\b|\bwhat for\W*$|\bhow come\b|为什么|为何|什么原因|原因是|目的是", re.I)),
+                        r"\bfor what (reason|purpose)\b|\bwhat for\W*$|\bhow come\b|(?<![作成认称视以])为(什么|何)|什么原因|原因是|目的是", re.I)),
     (AWARD, re.compile(r"\b(prizes?|awards?|medals?|trophy|trophies|honou?rs?)\b|奖", re.I)),
     (QUANTITY, re.compile(r"\bhow (many|much|large|big|long|far)\b|\bwhat (percentage|share|proportion|number|amount|total|sum)\b|"
                           r"\bnumber of\b|\bamount of\b|\bhow much\b|多少|几[个名户项所]?|百分之几|数量|金额", re.I)),

@@ -58,7 +58,7 @@ def test_hybrid_quality_floors_on_questions_never_tuned_on(seed_qa, path, floors
     ("How many households were relocated?", "quantity"), ("兵团有多少贫困人口？", "quantity"),
     ("When was the conference convened?", "date"), ("Who attended the meeting?", "agent"),
     ("Where were they moved to?", "place"), ("Why did they have to leave?", "reason"), ("What did he suggest?", None),
-    ("为什么要搬迁？", "reason"), ("Where did the Corps go to study why farms struggle?", "place"),
+    ("为什么要搬迁？", "reason"), ("要求把扶贫开发作为什么任务来抓？", None), ("Where did the Corps go to study why farms struggle?", "place"),
     ("What prize did the Corps win?", "award"), ("兵团获得了什么奖？", "award"),
     ("Which plan did he want carried out?", "title"), ("调研报告的题目是什么？", "title"),
     ("Over what period did the exhibition show the results?", "date"),
