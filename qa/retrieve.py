@@ -11,6 +11,12 @@ The highlight is the passage's best sentence by the same sentence score.
 Cross-lingual: when the question and a passage are in different scripts (a Chinese question about an
 English report, or the reverse) and the index has cross-lingual vectors, the dense scores for that
 passage come from the multilingual model instead of the English-only one.
+
+A second opinion: with cross-lingual vectors, multilingual-e5-small's own cosine (its part of those
+vectors) is added to the hybrid ranking score of same-script passages too. It ranks this report's
+English questions better than all-MiniLM-L6-v2 alone (dense-only Hit@1 0.88 vs 0.81 on the shipped set),
+and the two together better than either; the confidence labels and the abstention keep the calibrated
+score without it.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import numpy as np
 
 from qa import vectorstore
 from qa.answer_type import asked_ordinal, expected_type, offers, starts_item
-from qa.embed import Embedder
+from qa.embed import E5SmallEmbedder, Embedder
 from qa.index import LoadedIndex
 from qa.lexical import LexicalIndex, has_cjk, numbers, tokenize
 from qa.question import without_excluded
@@ -47,6 +53,9 @@ class Weights:
     ordinal: float = 0.50  # bonus for list item n when the question asks for the n-th ("sixth point")
     context: float = 0.8  # credit for a question term found only in the passage's earlier sentences
     sentence_dense: float = 1.0  # weight of the sentence's own cosine when picking the highlight
+    # Ranking: + this × the passage's best multilingual-e5-small cosine (same-script passages; needs the
+    # cross-lingual vectors). Not in the calibrated evidence score.
+    second_dense: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,9 @@ class Retriever:
         self._section_tokens = [tokenize(p.section or "") for p in index.passages]
         self.translator = Translator(self.lexical.df)
         self._unit_numbers = [numbers(u.text) if u.kind == "sentence" else set() for u in index.units]
+        # (e5 embedder, its block of the cross-lingual unit vectors, cosine scale), when the index has them
+        self._second = (self.xling.component(E5SmallEmbedder.model_id, index.xling_vectors)
+                        if self.xling is not None and hasattr(self.xling, "component") else None)
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid",
                allowed: set[int] | None = None, focus: str | None = None) -> list[Candidate]:
@@ -145,6 +157,7 @@ class Retriever:
             out.append(c)
         if mode == "hybrid":
             out = self._discount_unmatched(out, q_tokens)
+            out = self._second_opinion(out, query)
         out.sort(key=lambda c: (-c.score, c.row))
         return out[:k]
 
@@ -158,6 +171,17 @@ class Retriever:
         if not share:
             return out
         return [c if c.cross else replace(c, score=c.score - share * self.weights.bm25 * c.lexical, fused=c.score)
+                for c in out]
+
+    def _second_opinion(self, out: list[Candidate], query: str) -> list[Candidate]:
+        """Add the second model's best unit cosine to each same-script passage's ranking score (the
+        calibrated evidence score, `fused`, stays as it was)."""
+        if self._second is None or not self.weights.second_dense or all(c.cross for c in out):
+            return out
+        model, vectors, scale = self._second
+        sims = vectors @ (scale * model.encode([query], query=True)[0])
+        w = self.weights.second_dense
+        return [c if c.cross else replace(c, score=c.score + w * float(sims[self._units_of[c.row]].max()), fused=c.evidence)
                 for c in out]
 
     def _dense_by_passage(self, qv: np.ndarray, k: int, keep_all: bool = False) -> dict[int, float]:

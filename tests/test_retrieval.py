@@ -135,6 +135,38 @@ def test_words_no_report_uses_shrink_bm25_in_ranking_but_not_the_confidence(tmp_
         assert c.fused is None  # every word is the reports' own: nothing changes
 
 
+def test_second_model_ranks_a_paraphrase_right_and_leaves_the_confidence_alone(seed_qa):
+    # No word of "investigators travel … problems" is in the answer sentence ("field research in the three
+    # prefectures … difficulties"); MiniLM + BM25 put another section first, e5's cosine added fixes it.
+    from qa.retrieve import Retriever, Weights
+
+    q = "Where did investigators travel to learn about the farms' problems?"
+    both = seed_qa.retriever.search(q, k=3)
+    assert seed_qa.passages[both[0].row].section == "Research of poverty alleviation"
+    assert "three prefectures" in seed_qa.index.units[both[0].sentence].text
+    alone = Retriever(seed_qa.index, seed_qa.embedder, Weights(second_dense=0.0), xling=seed_qa.retriever.xling)
+    first = alone.search(q, k=3)
+    assert seed_qa.passages[first[0].row].section != "Research of poverty alleviation"
+    evidence = {c.row: round(c.evidence, 6) for c in first}
+    assert all(evidence[c.row] == round(c.evidence, 6) for c in both if c.row in evidence)  # labels unchanged
+
+
+def test_cross_lingual_embedder_hands_out_e5_block_without_copying():
+    import numpy as np
+
+    from qa.embed import CrossLingualEmbedder, E5SmallEmbedder
+
+    x = CrossLingualEmbedder()  # models load lazily: nothing is loaded here
+    rng = np.random.default_rng(0)
+    use, e5 = (rng.normal(size=(4, d)).astype(np.float32) for d in (512, 384))
+    use, e5 = use / np.linalg.norm(use, axis=1, keepdims=True), e5 / np.linalg.norm(e5, axis=1, keepdims=True)
+    vectors = np.hstack([np.sqrt(0.25) * use, np.sqrt(0.75) * e5]).astype(np.float32)
+    model, block, scale = x.component(E5SmallEmbedder.model_id, vectors)
+    assert isinstance(model, E5SmallEmbedder) and np.shares_memory(block, vectors)
+    assert np.allclose(block @ (scale * e5[1]), e5 @ e5[1], atol=1e-5)  # plain e5 cosines
+    assert x.component("no-such-model", vectors) is None
+
+
 def test_paraphrase_with_words_the_report_never_uses_finds_its_passage(seed_qa):
     # "money" and "budget" are not the report's words; BM25 alone would follow "central" elsewhere
     a = seed_qa.ask("What was the money from the central budget used for?")
