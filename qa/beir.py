@@ -125,34 +125,39 @@ def fingerprint_inputs(data: BeirData) -> dict[str, str]:
     return {"corpus.jsonl": data.corpus_sha256, "selection": selection}
 
 
-def index_folder(data: BeirData, model_id: str, cache_root: Path = DEFAULT_CACHE) -> Path:
+def index_folder(data: BeirData, model_id: str, cache_root: Path = DEFAULT_CACHE, xling_id: str | None = None) -> Path:
     from qa.index import fingerprint
 
-    key = fingerprint({**fingerprint_inputs(data), "model": model_id, "units": "whole"})[:12]
+    extra = {"xling": xling_id} if xling_id else {}  # (the folder of an index without them keeps its name)
+    key = fingerprint({**fingerprint_inputs(data), "model": model_id, "units": "whole", **extra})[:12]
     slug = f"{data.name}-limit{data.limit}" if data.limit is not None else data.name
     return Path(cache_root) / f"{slug}-{key}"
 
 
-def open_beir_index(data: BeirData, embedder, cache_root: Path = DEFAULT_CACHE, *, progress: bool = False):
-    """The cached index for this dataset and model, built (with progress) when missing or stale.
+def open_beir_index(data: BeirData, embedder, cache_root: Path = DEFAULT_CACHE, *, progress: bool = False,
+                    xling=None):
+    """The cached index for this dataset and model, built (with progress) when missing or stale; with
+    `xling`, with the cross-lingual vectors too (so hybrid adds e5's second opinion — slow to build).
     Returns (LoadedIndex, built: bool)."""
     from qa.index import build_index, build_lock, load_index
 
     hashes = fingerprint_inputs(data)
-    folder = index_folder(data, embedder.model_id, cache_root)
+    xling_id = xling.model_id if xling is not None else None
+    folder = index_folder(data, embedder.model_id, cache_root, xling_id)
+    load = lambda: load_index(folder, model_id=embedder.model_id, hashes=hashes, xling_id=xling_id)  # noqa: E731
     try:
-        return load_index(folder, model_id=embedder.model_id, hashes=hashes), False
+        return load(), False
     except IndexUnusable as e:
         reason = e.reason
     with build_lock(folder):
         try:
-            return load_index(folder, model_id=embedder.model_id, hashes=hashes), False
+            return load(), False
         except IndexUnusable:
             pass
         log.info("indexing %s (%d documents) into %s: %s", data.name, len(data.docs), folder, reason)
         build_index(as_corpus(data), hashes, embedder, folder, reason=reason, progress=progress,
-                    whole_passages=True)
-    return load_index(folder, model_id=embedder.model_id, hashes=hashes), True
+                    whole_passages=True, xling=xling)
+    return load(), True
 
 
 @dataclass
@@ -180,7 +185,7 @@ class BeirReport:
 
 
 def evaluate_beir(data: BeirData, index, embedder, modes: list[str], *, k: int = 100,
-                  progress: bool = False) -> BeirReport:
+                  progress: bool = False, xling=None) -> BeirReport:
     """Search every query in every mode (top k passages = documents) and score with ir_measures."""
     import time
 
@@ -189,7 +194,7 @@ def evaluate_beir(data: BeirData, index, embedder, modes: list[str], *, k: int =
 
     from qa.service import ReportQA
 
-    retriever = ReportQA(index, embedder).retriever
+    retriever = ReportQA(index, embedder, xling=xling).retriever
     measures = [ir_measures.parse_measure(m) for m in MEASURES]
     qrels = [ir_measures.Qrel(q, d, s) for q, docs in data.qrels.items() for d, s in docs.items()]
     metrics, runs, seconds = {}, {}, {}

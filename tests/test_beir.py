@@ -94,6 +94,18 @@ def test_index_is_cached_by_fingerprint(tmp_path):
     assert index_folder(small, "hash-bow-256", cache) != index_folder(data, "hash-bow-256", cache)
 
 
+def test_cross_lingual_vectors_on_request_in_their_own_folder(tmp_path):
+    data = load_beir(write_beir(tmp_path / "tiny"))
+    cache = tmp_path / "cache"
+    plain, _ = open_beir_index(data, HashEmbedder(), cache)
+    index, built = open_beir_index(data, HashEmbedder(), cache, xling=HashEmbedder())
+    assert built and plain.xling_vectors is None and index.xling_vectors.shape[0] == len(index.units)
+    assert index.folder.parent != plain.folder.parent  # the plain index is kept, not rebuilt
+    assert open_beir_index(data, HashEmbedder(), cache, xling=HashEmbedder())[1] is False
+    report = evaluate_beir(data, index, HashEmbedder(), ["hybrid"], k=100, xling=HashEmbedder())
+    assert report.runs["hybrid"]["q1"][0][0] == "d1"
+
+
 def test_evaluate_every_mode(tmp_path):
     data = load_beir(write_beir(tmp_path / "tiny"))
     embedder = HashEmbedder()
@@ -119,6 +131,10 @@ def test_cli_beir_smoke(tmp_path, monkeypatch, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["queries"] == 2 and list(data["metrics"]) == [MODES[0]]
     assert (tmp_path / "run.trec").read_text().startswith("q1 Q0 d1 1 ")
+    monkeypatch.setattr(qa.embed, "CrossLingualEmbedder", lambda: HashEmbedder())
+    assert main(args + ["--beir-cross-lingual", "--mode", "hybrid"]) == 0
+    assert "| nDCG@10 " in capsys.readouterr().out
+    assert index_folder(load_beir(folder, limit=2), "hash-bow-256", tmp_path / "cache", "hash-bow-256").is_dir()
     assert main(["eval", "--beir", str(tmp_path / "nowhere"), "-q"]) == 2
     assert "does not exist" in capsys.readouterr().err
 
