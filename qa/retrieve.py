@@ -179,10 +179,12 @@ class Retriever:
         if self._second is None or not self.weights.second_dense or all(c.cross for c in out):
             return out
         model, vectors, scale = self._second
-        sims = vectors @ (scale * model.encode([query], query=True)[0])
+        qv = scale * model.encode([query], query=True)[0]
         w = self.weights.second_dense
-        return [c if c.cross else replace(c, score=c.score + w * float(sims[self._units_of[c.row]].max()), fused=c.evidence)
-                for c in out]
+        # only the candidates' units are scored (not every unit of a large corpus)
+        best = {c.row: float((vectors[self._units_of[c.row]] @ qv).max()) for c in out
+                if not c.cross and self._units_of[c.row]}
+        return [replace(c, score=c.score + w * best[c.row], fused=c.evidence) if c.row in best else c for c in out]
 
     def _dense_by_passage(self, qv: np.ndarray, k: int, keep_all: bool = False) -> dict[int, float]:
         """Best unit cosine per passage, for the passages of the top units (the top max(50, 10k)
