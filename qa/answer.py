@@ -36,6 +36,9 @@ def confidence_label(score: float, t: Thresholds) -> str:
 
 
 def make_hits(index: LoadedIndex, candidates: list[Candidate], t: Thresholds) -> list[Hit]:
+    """Hits in ranking order, each labelled from its calibrated evidence. The best passage is called a
+    strong match only if the second model (when there is one) also puts it first: where the two models
+    disagree, the answer is wrong far more often (README, "Confidence labels")."""
     hits = []
     for rank, c in enumerate(candidates, 1):
         p = index.passages[c.row]
@@ -44,7 +47,10 @@ def make_hits(index: LoadedIndex, candidates: list[Candidate], t: Thresholds) ->
             hl, hs, he = u.text, u.start, u.end
         else:
             hl, hs, he = p.text, 0, len(p.text)
-        hits.append(Hit(p, c.score, rank, hl, hs, he, confidence_label(c.evidence, t)))
+        label = confidence_label(c.evidence, t)
+        if rank == 1 and label == "strong" and c.second_first is False:
+            label = "possible"
+        hits.append(Hit(p, c.score, rank, hl, hs, he, label))
     return hits
 
 

@@ -25,7 +25,8 @@ from qa.questions import Question
 Progress = Callable[[int, int, str], None]  # (done, total, description)
 _CJK = re.compile(r"[\u3400-\u9fff]")
 ROWS = ("questions", "answerable", *RANKING_METRICS, "answer in highlight", "abstained (answerable)",
-        "abstention precision", "abstention recall", "Hit@1 English", "Hit@1 Chinese", "median ms")
+        "abstention precision", "abstention recall", "strong matches right", "Hit@1 English", "Hit@1 Chinese",
+        "median ms")
 TYPE_ROWS = ("Hit@1", "Recall@5", "MRR@10", "answer in highlight", "abstained")
 
 
@@ -50,6 +51,7 @@ class QuestionResult:
     relevant_rank: int | None
     metrics: dict[str, float]
     ms: float
+    top_confidence: str = ""  # the first hit's label (strong / possible / weak)
 
     @property
     def chinese(self) -> bool:
@@ -81,7 +83,8 @@ def score_answer(q: Question, answer, mode: str, ms: float) -> QuestionResult:
         if top else "", top.passage.citation() if top else "",
         top.highlight if top else "", answer.abstained, highlight_ok,
         first_relevant_rank(ranked, relevant) if relevant else None,
-        ranking_metrics(ranked, relevant) if q.answerable else {}, round(ms, 2))
+        ranking_metrics(ranked, relevant) if q.answerable else {}, round(ms, 2),
+        top.confidence if top else "")
 
 
 def summarise(results: list[QuestionResult]) -> dict[str, float | None]:
@@ -97,6 +100,10 @@ def summarise(results: list[QuestionResult]) -> dict[str, float | None]:
     out["abstention precision"] = mean(float(not r.answerable) for r in abstained)
     out["abstention recall"] = mean(float(r.abstained) for r in una)
     out["abstained"] = mean(float(r.abstained) for r in results)
+    # How far a "strong match" label can be trusted: answered questions whose first hit was labelled
+    # strong, and the share of them that an answerable question's right passage answered.
+    out["strong matches right"] = mean(float(r.answerable and r.metrics["Hit@1"] >= 1) for r in results
+                                       if not r.abstained and r.top_confidence == "strong")
     out["Hit@1 English"] = mean(r.metrics["Hit@1"] for r in ans if not r.chinese)
     out["Hit@1 Chinese"] = mean(r.metrics["Hit@1"] for r in ans if r.chinese)
     out["median ms"] = statistics.median(r.ms for r in results) if results else None
@@ -111,6 +118,7 @@ PROPORTIONS = {
     "answer in highlight": lambda r: r.answerable,
     "abstention recall": lambda r: not r.answerable,
     "abstained (answerable)": lambda r: r.answerable,
+    "strong matches right": lambda r: not r.abstained and r.top_confidence == "strong",
 }
 
 
@@ -119,6 +127,8 @@ def _success(name: str, r: QuestionResult) -> bool:
         return r.metrics["Hit@1"] >= 1
     if name == "answer in highlight":
         return bool(r.highlight_ok)
+    if name == "strong matches right":
+        return r.answerable and r.metrics["Hit@1"] >= 1
     return r.abstained
 
 

@@ -69,6 +69,8 @@ class Candidate:
     coverage: float = 0.0  # best sentence's share of the query's term weight
     cross: bool = False  # scored by the cross-lingual model
     fused: float | None = None  # the calibrated evidence score that confidence and abstention use (None: = score)
+    # Does the second model (e5) also rank this passage first among the candidates? None: not asked.
+    second_first: bool | None = None
 
     @property
     def evidence(self) -> float:
@@ -184,7 +186,11 @@ class Retriever:
         # only the candidates' units are scored (not every unit of a large corpus)
         best = {c.row: float((vectors[self._units_of[c.row]] @ qv).max()) for c in out
                 if not c.cross and self._units_of[c.row]}
-        return [replace(c, score=c.score + w * best[c.row], fused=c.evidence) if c.row in best else c for c in out]
+        if not best:
+            return out
+        first = max(best, key=lambda r: (best[r], -r))
+        return [replace(c, score=c.score + w * best[c.row], fused=c.evidence, second_first=c.row == first)
+                if c.row in best else c for c in out]
 
     def _dense_by_passage(self, qv: np.ndarray, k: int, keep_all: bool = False) -> dict[int, float]:
         """Best unit cosine per passage, for the passages of the top units (the top max(50, 10k)

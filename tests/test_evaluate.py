@@ -15,18 +15,19 @@ from tests.conftest import write_corpus
 P = {i: Passage(f"r#{i}", "r", "Report", "Water", i, 0, 10, f"text {i}") for i in range(1, 5)}
 
 
-def _answer(ids, highlight="", abstained=False):
-    hits = tuple(Hit(P[i], 1.0 - r / 10, r + 1, highlight if r == 0 else "x", 0, 1) for r, i in enumerate(ids))
+def _answer(ids, highlight="", abstained=False, label="possible"):
+    hits = tuple(Hit(P[i], 1.0 - r / 10, r + 1, highlight if r == 0 else "x", 0, 1, label if r == 0 else "weak")
+                 for r, i in enumerate(ids))
     return Answer("q", "q", None if abstained else "a", abstained, hits)
 
 
 def _report():
     qs = [
-        (Question("a", "How many wells?", (), ("r#1",), "12 wells", True, "numeric"), _answer([1, 2], "It built 12 Wells.")),
+        (Question("a", "How many wells?", (), ("r#1",), "12 wells", True, "numeric"), _answer([1, 2], "It built 12 Wells.", label="strong")),
         (Question("b", "Roads?", (), ("r#2",), "30 km", True, "numeric"), _answer([3, 2, 1], "Other.")),
         (Question("c", "道路有多长？", (), ("r#3",), "30 km", True, "chinese"), _answer([4, 1], "none", abstained=True)),
         (Question("u", "Tibet?", (), (), "", False, "unanswerable"), _answer([1], abstained=True)),
-        (Question("v", "2015?", (), (), "", False, "unanswerable"), _answer([2])),
+        (Question("v", "2015?", (), (), "", False, "unanswerable"), _answer([2], label="strong")),
     ]
     results = [score_answer(q, a, "dense", ms) for (q, a), ms in zip(qs, [1, 2, 3, 4, 5])]
     return EvalReport(["dense"], {"dense": results}, {"k": 10, "questions": 5})
@@ -43,6 +44,7 @@ def test_summary_on_hand_made_answers():
     assert s["abstention precision"] == pytest.approx(1 / 2)  # c (answerable) and u abstained
     assert s["abstention recall"] == pytest.approx(1 / 2)
     assert s["Hit@1 English"] == pytest.approx(1 / 2) and s["Hit@1 Chinese"] == 0.0
+    assert s["strong matches right"] == pytest.approx(1 / 2)  # a (right) and v (should have abstained)
     assert s["median ms"] == 3
 
 
@@ -51,6 +53,7 @@ def test_counts_and_wilson_intervals():
     assert p["Hit@1 English"][:2] == (1, 2) and p["Hit@1 Chinese"][:2] == (0, 1)
     assert p["abstention recall"][:2] == (1, 2) and p["abstained (answerable)"][:2] == (1, 3)
     assert p["Hit@1 follow-ups"] is None  # no question with history
+    assert p["strong matches right"][:2] == (1, 2)
     k, n, low, high = p["answer in highlight"]
     assert (k, n) == (1, 3) and low < 1 / 3 < high
     assert (round(low, 3), round(high, 3)) == (0.061, 0.792)  # Wilson 95 % for 1 of 3 (published tables)

@@ -151,6 +151,18 @@ def test_second_model_ranks_a_paraphrase_right_and_leaves_the_confidence_alone(s
     assert all(evidence[c.row] == round(c.evidence, 6) for c in both if c.row in evidence)  # labels unchanged
 
 
+def test_best_passage_is_a_strong_match_only_if_both_models_put_it_first(seed_qa):
+    from qa.answer import THRESHOLDS
+
+    q = "Which sources of money did the Corps use besides the special poverty funds?"
+    first = seed_qa.retriever.search(q, k=3)[0]
+    assert first.evidence >= THRESHOLDS["hybrid"].strong and first.second_first is False  # e5 prefers another
+    a = seed_qa.ask(q)
+    assert not a.abstained and a.hits[0].confidence == "possible"
+    agreed = seed_qa.ask("What poverty line did the Corps set?")
+    assert agreed.hits[0].confidence == "strong"
+
+
 def test_cross_lingual_embedder_hands_out_e5_block_without_copying():
     import numpy as np
 
