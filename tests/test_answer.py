@@ -1,0 +1,27 @@
+"""`qa.answer`: confidence labels from the calibrated evidence, and the two-model agreement rule."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from qa.answer import THRESHOLDS, compose, make_hits
+from qa.retrieve import Candidate
+from tests.conftest import hash_retriever
+
+TEXT = "Report\n\n【Wells】 The county drilled 417 wells.\n\n【Roads】 The county built 30 km of roads.\n"
+
+
+def test_labels_follow_the_calibrated_evidence_and_the_second_models_agreement(tmp_path):
+    index, _ = hash_retriever(tmp_path, TEXT)
+    t = THRESHOLDS["hybrid"]
+    first = Candidate(0, 1.4, -1, 0.0, fused=0.9)  # ranked with e5's bonus; evidence 0.9 ≥ strong (0.85)
+    second = Candidate(1, 1.35, -1, 0.0, fused=0.88)  # within the 0.08 margin of the first
+    hits = make_hits(index, [first, second], t)
+    assert [h.confidence for h in hits] == ["strong", "strong"]  # no second model asked: labels as calibrated
+    disagree = [replace(first, second_first=False), replace(second, second_first=True)]
+    hits = make_hits(index, disagree, t)
+    assert [h.confidence for h in hits] == ["possible", "strong"]  # e5 put the other passage first
+    answer = compose("q", "q", hits, t, mode="hybrid")
+    assert not answer.abstained and "[2]" in answer.answer  # the passage e5 preferred is shown too
+    weak = make_hits(index, [Candidate(0, 0.5, -1, 0.0, second_first=True)], t)
+    assert weak[0].confidence == "weak" and compose("q", "q", weak, t, mode="hybrid").abstained
