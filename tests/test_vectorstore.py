@@ -157,3 +157,22 @@ def test_truncated_file_raises_instead_of_mapping_garbage(tmp_path, spec, keep):
     for mmap in (True, False):
         with pytest.raises(RuntimeError):
             vs.load(path, mmap=mmap)
+
+
+def test_bench_latency_table_shows_the_second_opinions_cost_beside_the_default(tmp_path):
+    """`run_bench` with deterministic embedders: every mode is timed, and with cross-lingual vectors the
+    hybrid is timed again without e5's second opinion, so its cost shows against the default in one run."""
+    from qa.bench import run_bench, to_markdown
+    from qa.embed import HashEmbedder
+    from tests.conftest import write_corpus
+
+    class TwoModelXling(HashEmbedder):  # stands in for CrossLingualEmbedder: one "e5" block
+        def component(self, model_id, vectors):
+            return HashEmbedder(self.dim, "e5"), vectors, 1.0
+
+    corpus = write_corpus(tmp_path / "c", {"r.txt": "Report\n\n【Wells】 The county drilled 417 wells.\n"})
+    r = run_bench(corpus, HashEmbedder(), TwoModelXling(128, "fake-xling"))
+    assert set(r["latency"]) == {"dense", "bm25", "hybrid", "hybrid without e5's second opinion"}
+    assert "| hybrid without e5's second opinion | english (1) |" in to_markdown(r)
+    plain = run_bench(corpus, HashEmbedder(), None)
+    assert set(plain["latency"]) == {"dense", "bm25", "hybrid"}
