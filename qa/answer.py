@@ -54,6 +54,16 @@ def make_hits(index: LoadedIndex, candidates: list[Candidate], t: Thresholds) ->
     return hits
 
 
+def disagreement(candidates: list[Candidate], hits: list[Hit], t: Thresholds) -> str | None:
+    """Why the best passage is not called strong although its score is: the second model puts another
+    passage first. Names that passage's marker when it is among the hits."""
+    if not candidates or candidates[0].second_first is not False or confidence_label(candidates[0].evidence, t) != "strong":
+        return None
+    other = next((h for c, h in zip(candidates, hits) if c.second_first), None)
+    where = f"puts [{other.rank}] first" if other else "puts another passage first"
+    return f"The two search models disagree on the best passage: the second one {where}. Compare them before relying on [1]."
+
+
 def compose(question: str, searched: str, hits: list[Hit], t: Thresholds, *, mode: str,
             notices: list[str] | None = None, refuse: bool = False) -> Answer:
     """The answer is the best sentence of the top passage, cited [1]; a close second adds [2].

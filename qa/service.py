@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from qa.answer import THRESHOLDS, Thresholds, compose, make_hits
+from qa.answer import THRESHOLDS, Thresholds, compose, disagreement, make_hits
 from qa.checks import mismatch
 from qa.embed import CrossLingualEmbedder, Embedder, SentenceTransformerEmbedder
 from qa.errors import BadQuestion
@@ -89,6 +89,8 @@ class ReportQA:
         if not refuse and mode != "dense" and hits and (why := mismatch(question, hits[0])):
             notices.append(why)  # a near miss: the passage is on topic but does not hold the answer
             refuse = True
+        if not refuse and (split := disagreement(candidates, hits, t)):
+            notices.append(split)
         return two_reports(compose(question, searched, hits, t, mode=mode, notices=notices, refuse=refuse), t)
 
     def missing_terms(self, question: str) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from qa.answer import THRESHOLDS, compose, make_hits
+from qa.answer import THRESHOLDS, compose, disagreement, make_hits
 from qa.retrieve import Candidate
 from tests.conftest import hash_retriever
 
@@ -21,6 +21,9 @@ def test_labels_follow_the_calibrated_evidence_and_the_second_models_agreement(t
     disagree = [replace(first, second_first=False), replace(second, second_first=True)]
     hits = make_hits(index, disagree, t)
     assert [h.confidence for h in hits] == ["possible", "strong"]  # e5 put the other passage first
+    assert "puts [2] first" in disagreement(disagree, hits, t)
+    assert disagreement([first, second], make_hits(index, [first, second], t), t) is None  # no second model
+    assert disagreement([replace(first, second_first=False, fused=0.7)], hits[:1], t) is None  # "possible" anyway
     answer = compose("q", "q", hits, t, mode="hybrid")
     assert not answer.abstained and "[2]" in answer.answer  # the passage e5 preferred is shown too
     weak = make_hits(index, [Candidate(0, 0.5, -1, 0.0, second_first=True)], t)

@@ -159,6 +159,8 @@ def test_best_passage_is_a_strong_match_only_if_both_models_put_it_first(seed_qa
     assert first.evidence >= THRESHOLDS["hybrid"].strong and first.second_first is False  # e5 prefers another
     a = seed_qa.ask(q)
     assert not a.abstained and a.hits[0].confidence == "possible"
+    assert any("second one puts [2] first" in n for n in a.notices)  # e5's choice, the mechanism section
+    assert a.hits[1].passage.section == "Poverty alleviation and development mechanism"
     agreed = seed_qa.ask("What poverty line did the Corps set?")
     assert agreed.hits[0].confidence == "strong"
 
