@@ -47,17 +47,20 @@ def make_hits(index: LoadedIndex, candidates: list[Candidate], t: Thresholds) ->
             hl, hs, he = u.text, u.start, u.end
         else:
             hl, hs, he = p.text, 0, len(p.text)
-        label = confidence_label(c.evidence, t)
-        if rank == 1 and label == "strong" and c.second_first is False:
-            label = "possible"
+        label = "possible" if rank == 1 and _overruled(c, t) else confidence_label(c.evidence, t)
         hits.append(Hit(p, c.score, rank, hl, hs, he, label))
     return hits
+
+
+def _overruled(c: Candidate, t: Thresholds) -> bool:
+    """Strong by its score, but the second model puts another passage first."""
+    return c.second_first is False and confidence_label(c.evidence, t) == "strong"
 
 
 def disagreement(candidates: list[Candidate], hits: list[Hit], t: Thresholds) -> str | None:
     """Why the best passage is not called strong although its score is: the second model puts another
     passage first. Names that passage's marker when it is among the hits."""
-    if not candidates or candidates[0].second_first is not False or confidence_label(candidates[0].evidence, t) != "strong":
+    if not candidates or not _overruled(candidates[0], t):
         return None
     other = next((h for c, h in zip(candidates, hits) if c.second_first), None)
     where = f"puts [{other.rank}] first" if other else "puts another passage first"

@@ -102,34 +102,28 @@ def summarise(results: list[QuestionResult]) -> dict[str, float | None]:
     out["abstained"] = mean(float(r.abstained) for r in results)
     # How far a "strong match" label can be trusted: answered questions whose first hit was labelled
     # strong, and the share of them that an answerable question's right passage answered.
-    out["strong matches right"] = mean(float(r.answerable and r.metrics["Hit@1"] >= 1) for r in results
-                                       if not r.abstained and r.top_confidence == "strong")
+    counts, success = PROPORTIONS["strong matches right"]
+    out["strong matches right"] = mean(float(success(r)) for r in results if counts(r))
     out["Hit@1 English"] = mean(r.metrics["Hit@1"] for r in ans if not r.chinese)
     out["Hit@1 Chinese"] = mean(r.metrics["Hit@1"] for r in ans if r.chinese)
     out["median ms"] = statistics.median(r.ms for r in results) if results else None
     return out
 
 
-# The proportions a reader compares with a target, each with the questions it counts (for its interval).
-PROPORTIONS = {
-    "Hit@1 English": lambda r: r.answerable and not r.chinese,
-    "Hit@1 Chinese": lambda r: r.answerable and r.chinese,
-    "Hit@1 follow-ups": lambda r: r.answerable and bool(r.history),
-    "answer in highlight": lambda r: r.answerable,
-    "abstention recall": lambda r: not r.answerable,
-    "abstained (answerable)": lambda r: r.answerable,
-    "strong matches right": lambda r: not r.abstained and r.top_confidence == "strong",
+def _hit(r: QuestionResult) -> bool:
+    return r.answerable and r.metrics["Hit@1"] >= 1
+
+
+# The proportions a reader compares with a target: (which questions it counts, which of them succeed).
+PROPORTIONS: dict[str, tuple[Callable[[QuestionResult], bool], Callable[[QuestionResult], bool]]] = {
+    "Hit@1 English": (lambda r: r.answerable and not r.chinese, _hit),
+    "Hit@1 Chinese": (lambda r: r.answerable and r.chinese, _hit),
+    "Hit@1 follow-ups": (lambda r: r.answerable and bool(r.history), _hit),
+    "answer in highlight": (lambda r: r.answerable, lambda r: bool(r.highlight_ok)),
+    "abstention recall": (lambda r: not r.answerable, lambda r: r.abstained),
+    "abstained (answerable)": (lambda r: r.answerable, lambda r: r.abstained),
+    "strong matches right": (lambda r: not r.abstained and r.top_confidence == "strong", _hit),
 }
-
-
-def _success(name: str, r: QuestionResult) -> bool:
-    if name.startswith("Hit@1"):
-        return r.metrics["Hit@1"] >= 1
-    if name == "answer in highlight":
-        return bool(r.highlight_ok)
-    if name == "strong matches right":
-        return r.answerable and r.metrics["Hit@1"] >= 1
-    return r.abstained
 
 
 def proportions(results: list[QuestionResult], confidence: float = 0.95) -> dict[str, tuple[int, int, float, float] | None]:
@@ -138,12 +132,12 @@ def proportions(results: list[QuestionResult], confidence: float = 0.95) -> dict
     from scipy.stats import binomtest
 
     out: dict[str, tuple[int, int, float, float] | None] = {}
-    for name, counts in PROPORTIONS.items():
+    for name, (counts, success) in PROPORTIONS.items():
         rs = [r for r in results if counts(r)]
         if not rs:
             out[name] = None
             continue
-        k = sum(_success(name, r) for r in rs)
+        k = sum(success(r) for r in rs)
         ci = binomtest(k, len(rs)).proportion_ci(confidence, method="wilson")
         out[name] = (k, len(rs), float(ci.low), float(ci.high))
     return out
