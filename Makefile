@@ -8,6 +8,9 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export PYTHONUNBUFFERED := 1
+# llama-cpp-python is built from source: portable AVX2 flags (the default native build crashes here)
+export CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
+export CMAKE_BUILD_PARALLEL_LEVEL := 2
 
 .PHONY: run test setup setup-dev chromium eval bench
 

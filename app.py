@@ -1,8 +1,9 @@
 """Report QA chat app: `python app.py` opens http://127.0.0.1:7860 on the reports in corpus/.
 
 Flags (or environment): --host (QA_HOST, default 127.0.0.1), --port (QA_PORT, 7860), --corpus
-(QA_CORPUS), --index (QA_INDEX), --model (QA_MODEL), --judgments (QA_JUDGMENTS), --auth user:pass
-(QA_AUTH). The index is opened (or built) in the background while the page shows progress.
+(QA_CORPUS), --index (QA_INDEX), --model (QA_MODEL), --no-reader (QA_READER=0), --judgments (QA_JUDGMENTS),
+--auth user:pass (QA_AUTH). The index is opened (or built) in the background while the page shows
+progress; the reader model loads after it, and answers are checked by it from the moment it is there.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-cross-lingual", dest="cross_lingual", action="store_false",
                    default=env("QA_CROSS_LINGUAL", "1") != "0",
                    help="no multilingual (USE) vectors for questions in another language (as `python -m qa`)")
+    p.add_argument("--no-reader", dest="reader", action="store_false", default=env("QA_READER", "1") != "0",
+                   help="answer without the reader model (it checks that a passage answers and quotes the span)")
     p.add_argument("--judgments", type=Path, default=None,
                    help="file for the users' one-click judgments (default: <corpus>/user-questions.jsonl)")
     p.add_argument("--auth", default=env("QA_AUTH"), metavar="USER:PASS", help="require this login")
@@ -50,6 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def open_report_qa(args: argparse.Namespace, report):
     """Load or build the index (progress reported to the page and as a tqdm bar), then warm the model."""
     from qa.embed import CrossLingualEmbedder, SentenceTransformerEmbedder
+    from qa.reader import ReaderSlot
     from qa.service import ReportQA
     from qa.ui_state import ProgressEmbedder
 
@@ -57,7 +61,8 @@ def open_report_qa(args: argparse.Namespace, report):
     embedder = ProgressEmbedder(SentenceTransformerEmbedder(args.model), report)
     # the same embedders as the CLI's defaults, so the app and `python -m qa` share one index
     xling = ProgressEmbedder(CrossLingualEmbedder(), report, name="cross-lingual") if args.cross_lingual else False
-    qa = ReportQA.open(args.corpus, args.index, embedder, xling=xling, progress=True)
+    reader = ReaderSlot() if args.reader else None  # loaded below, in the background, once questions can be asked
+    qa = ReportQA.open(args.corpus, args.index, embedder, xling=xling, progress=True, reader=reader)
     if qa.build_report:
         logging.getLogger("app").info("index rebuilt (%s) in %.1f s", qa.build_report.reason, qa.build_report.seconds)
     report("Loading the embedding models…", None)
@@ -67,6 +72,8 @@ def open_report_qa(args: argparse.Namespace, report):
     if xling:
         report("Loading the Chinese–English dictionary…", None)
         qa.retriever.translator.warm()
+    if reader is not None:
+        reader.start()
     return qa
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from qa.index import LoadedIndex
@@ -68,19 +69,19 @@ def disagreement(candidates: list[Candidate], hits: list[Hit], t: Thresholds) ->
 
 
 def compose(question: str, searched: str, hits: list[Hit], t: Thresholds, *, mode: str,
-            notices: list[str] | None = None, refuse: bool = False) -> Answer:
+            notices: list[str] | None = None, refuse: bool = False, threshold: bool = True) -> Answer:
     """The answer is the best sentence of the top passage, cited [1]; a close second adds [2].
 
     Hits come in ranking order; each one's confidence label is from its calibrated evidence score.
     Abstains (answer None) when no hit reaches the mode's threshold ("weak" all through) or `refuse` is set."""
     notices = list(notices or [])
-    if refuse or not hits or all(h.confidence == "weak" for h in hits):
+    if refuse or not hits or (threshold and all(h.confidence == "weak" for h in hits)):
         notices.append("No passage in the reports answers this question well enough; "
                        "the nearest passages are listed as weak matches.")
-        weak = tuple(Hit(h.passage, h.score, h.rank, h.highlight, h.highlight_start, h.highlight_end, "weak")
-                     for h in hits)
+        weak = tuple(dataclasses.replace(h, confidence="weak", span_start=None, span_end=None) for h in hits)
         return Answer(question, searched, None, True, weak, tuple(notices), mode)
-    parts = [f"{hits[0].highlight} [1]"]
+    lead = f"{hits[0].span} — " if hits[0].span else ""
+    parts = [f"{lead}{hits[0].highlight} [1]"]
     if len(hits) > 1 and hits[1].confidence == "strong" and hits[0].score - hits[1].score <= t.second_margin:
         parts.append(f"{hits[1].highlight} [2]")
     return Answer(question, searched, " ".join(parts), False, tuple(hits), tuple(notices), mode)

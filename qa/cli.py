@@ -26,6 +26,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cross-lingual", dest="cross_lingual", action="store_false",
                    default=os.environ.get("QA_CROSS_LINGUAL", "1") != "0",
                    help="do not build the multilingual (USE) vectors used for questions in another language")
+    p.add_argument("--no-reader", dest="reader", action="store_false",
+                   default=os.environ.get("QA_READER", "1") != "0",
+                   help="answer without the reader model (it checks that a passage answers and quotes the span)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or build messages")
 
 
@@ -61,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", action="store_true",
                    help="instead: the vector-search scale curve on synthetic vectors (writes docs/scale.png)")
     p.add_argument("--sizes", default="1e3,1e4,1e5,1e6", help="passage counts for --scale (default 1e3,1e4,1e5,1e6)")
+    p.add_argument("--reader-runtimes", default="llama.cpp,torch",
+                   help="reader runtimes to compare (default llama.cpp,torch; the reader part is skipped with --no-reader)")
 
     from qa import evaluate_cli  # noqa: F401  (registers `eval` when present)
 
@@ -75,12 +80,29 @@ def embedders(args):
     return SentenceTransformerEmbedder(args.model), (CrossLingualEmbedder() if args.cross_lingual else None)
 
 
-def _open(args):
+def reader_slot(args):
+    """The reader, loaded now (first run: joined, checked and converted, about 2 minutes), or None with
+    --no-reader. A missing model or a checksum mismatch is reported and the answers go on without it."""
+    if not getattr(args, "reader", False):
+        return None
+    from qa.reader import ReaderSlot
+
+    if not args.quiet:
+        print("Loading the reader model…", file=sys.stderr)
+    slot = ReaderSlot().load()
+    if slot.state != "on":
+        print(f"warning: the reader is off ({slot.state.removeprefix('unavailable: ')}); answering without it",
+              file=sys.stderr)
+    return slot
+
+
+def _open(args, *, reader: bool = True):
     from qa.service import ReportQA
 
     t0 = time.perf_counter()
     embedder, xling = embedders(args)
-    qa = ReportQA.open(args.corpus, args.index, embedder, xling=xling or False, progress=not args.quiet)
+    qa = ReportQA.open(args.corpus, args.index, embedder, xling=xling or False, progress=not args.quiet,
+                       reader=reader_slot(args) if reader else None)
     if qa.build_report and not args.quiet:
         print(f"Index rebuilt ({qa.build_report.reason}) in {time.perf_counter() - t0:.1f} s.", file=sys.stderr)
     return qa
@@ -123,7 +145,8 @@ def _print_answer(a, out=sys.stdout) -> None:
     print(f"A: {a.answer}" if not a.abstained else "A: (not found in the reports)", file=out)
     print(file=out)
     for h in a.hits:
-        print(f"[{h.rank}] {h.passage.citation()}  ({h.confidence}, score {h.score:.2f}, id {h.passage.id})", file=out)
+        read = "" if h.answers is None else f", reader: {'answers' if h.answers else 'does not answer'} {h.reader_score:.2f}"
+        print(f"[{h.rank}] {h.passage.citation()}  ({h.confidence}, score {h.score:.2f}{read}, id {h.passage.id})", file=out)
         print(f"    » {h.highlight}", file=out)
     print(file=out)
 
@@ -213,7 +236,14 @@ def cmd_bench(args) -> int:
         print(json.dumps(result, indent=2) if args.json else incremental_markdown(result))
         return 0
     result = run_bench(args.corpus, embedder, xling, repeats=args.repeats)
-    print(json.dumps(result, indent=2) if args.json else to_markdown(result))
+    if args.reader:
+        from qa.bench_reader import reader_markdown, run_reader_bench
+        from qa.service import ReportQA
+
+        qa = ReportQA.open(args.corpus, args.index, embedder, xling=xling or False)
+        result["reader"] = run_reader_bench(qa, args.corpus, args.index, args.reader_runtimes.split(","))
+    print(json.dumps(result, indent=2) if args.json else to_markdown(result) + (
+        "\n\n" + reader_markdown(result["reader"]) if "reader" in result else ""))
     return 0
 
 

@@ -43,3 +43,7 @@ class BenchmarkInvalid(QAError):
 
 class UnknownMode(QAError):
     """A retrieval mode that the retriever does not offer."""
+
+
+class ReaderUnavailable(QAError):
+    """The reader model is missing, fails its checksum or cannot be loaded; answers go on without it."""

@@ -24,9 +24,10 @@ from qa.questions import Question
 
 Progress = Callable[[int, int, str], None]  # (done, total, description)
 _CJK = re.compile(r"[\u3400-\u9fff]")
-ROWS = ("questions", "answerable", *RANKING_METRICS, "answer in highlight", "abstained (answerable)",
-        "abstention precision", "abstention recall", "strong matches right", "Hit@1 English", "Hit@1 Chinese",
-        "median ms")
+ROWS = ("questions", "answerable", *RANKING_METRICS, "answer in highlight", "answer in span", "span words (median)",
+        "abstained (answerable)", "abstention precision", "abstention recall", "strong matches right",
+        "Hit@1 English", "Hit@1 Chinese", "median ms", "p95 ms")
+READER = "+reader"  # a mode name ending in this runs the mode with the reader ("hybrid+reader")
 TYPE_ROWS = ("Hit@1", "Recall@5", "MRR@10", "answer in highlight", "abstained")
 
 
@@ -52,6 +53,10 @@ class QuestionResult:
     metrics: dict[str, float]
     ms: float
     top_confidence: str = ""  # the first hit's label (strong / possible / weak)
+    # What the answer leads with: the reader's span, else the highlighted sentence (None: abstained).
+    shown: str | None = None
+    span_ok: bool | None = None  # answerable only: `shown` contains the expected answer
+    reasons: tuple[str, ...] = ()  # the judging rules that fired
 
     @property
     def chinese(self) -> bool:
@@ -76,6 +81,8 @@ def score_answer(q: Question, answer, mode: str, ms: float) -> QuestionResult:
     relevant = set(q.relevant)
     top = answer.hits[0] if answer.hits else None
     highlight_ok = None if not q.answerable else bool(top) and contains_answer(top.highlight, q.answer)
+    shown = None if answer.abstained or not top else (top.span or top.highlight)
+    span_ok = None if not q.answerable else bool(shown) and contains_answer(shown, q.answer)
     return QuestionResult(
         q.id, q.type, q.question, q.history, answer.searched, q.answerable, q.relevant, q.answer, ranked,
         tuple(round(h.score, 4) for h in answer.hits), top.passage.id if top else "",
@@ -84,7 +91,7 @@ def score_answer(q: Question, answer, mode: str, ms: float) -> QuestionResult:
         top.highlight if top else "", answer.abstained, highlight_ok,
         first_relevant_rank(ranked, relevant) if relevant else None,
         ranking_metrics(ranked, relevant) if q.answerable else {}, round(ms, 2),
-        top.confidence if top else "")
+        top.confidence if top else "", shown, span_ok, tuple(getattr(answer, "reasons", ())))
 
 
 def summarise(results: list[QuestionResult]) -> dict[str, float | None]:
@@ -96,6 +103,9 @@ def summarise(results: list[QuestionResult]) -> dict[str, float | None]:
     for name in RANKING_METRICS:
         out[name] = mean(r.metrics[name] for r in ans)
     out["answer in highlight"] = mean(float(bool(r.highlight_ok)) for r in ans)
+    out["answer in span"] = mean(float(bool(r.span_ok)) for r in ans)
+    words = [len(r.shown.split()) for r in ans if r.shown]
+    out["span words (median)"] = statistics.median(words) if words else None
     out["abstained (answerable)"] = mean(float(r.abstained) for r in ans)
     out["abstention precision"] = mean(float(not r.answerable) for r in abstained)
     out["abstention recall"] = mean(float(r.abstained) for r in una)
@@ -107,7 +117,13 @@ def summarise(results: list[QuestionResult]) -> dict[str, float | None]:
     out["Hit@1 English"] = mean(r.metrics["Hit@1"] for r in ans if not r.chinese)
     out["Hit@1 Chinese"] = mean(r.metrics["Hit@1"] for r in ans if r.chinese)
     out["median ms"] = statistics.median(r.ms for r in results) if results else None
+    out["p95 ms"] = percentile([r.ms for r in results], 95) if results else None
     return out
+
+
+def percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, round(q / 100 * (len(xs) - 1))))]
 
 
 def _hit(r: QuestionResult) -> bool:
@@ -120,6 +136,7 @@ PROPORTIONS: dict[str, tuple[Callable[[QuestionResult], bool], Callable[[Questio
     "Hit@1 Chinese": (lambda r: r.answerable and r.chinese, _hit),
     "Hit@1 follow-ups": (lambda r: r.answerable and bool(r.history), _hit),
     "answer in highlight": (lambda r: r.answerable, lambda r: bool(r.highlight_ok)),
+    "answer in span": (lambda r: r.answerable, lambda r: bool(r.span_ok)),
     "abstention recall": (lambda r: not r.answerable, lambda r: r.abstained),
     "abstained (answerable)": (lambda r: r.answerable, lambda r: r.abstained),
     "strong matches right": (lambda r: not r.abstained and r.top_confidence == "strong", _hit),
@@ -177,7 +194,8 @@ class EvalReport:
     @staticmethod
     def from_json(d: dict) -> "EvalReport":
         results = {m: [QuestionResult(**{**r, "history": tuple(r["history"]), "relevant": tuple(r["relevant"]),
-                                          "ranked": tuple(r["ranked"]), "scores": tuple(r["scores"])})
+                                          "ranked": tuple(r["ranked"]), "scores": tuple(r["scores"]),
+                                          "reasons": tuple(r.get("reasons", ()))})
                        for r in rs] for m, rs in d["results"].items()}
         return EvalReport(list(d["modes"]), results, d.get("meta", {}))
 
@@ -204,7 +222,8 @@ def evaluate(qa, questions: list[Question], modes: list[str], progress: bool | P
             out = []
             for q in questions:
                 t0 = time.perf_counter()
-                a = qa.ask(q.question, list(q.history), k=depth, mode=mode)
+                a = qa.ask(q.question, list(q.history), k=depth, mode=mode.removesuffix(READER),
+                           read=mode.endswith(READER))
                 out.append(score_answer(q, a, mode, (time.perf_counter() - t0) * 1000))
                 done += 1
                 if bar is not None:

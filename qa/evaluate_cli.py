@@ -36,13 +36,17 @@ def add_parser(sub, common) -> None:
     p.set_defaults(handler=run_eval)
 
 
-def _modes(requested: list[str] | None) -> list[str]:
+def _modes(requested: list[str] | None, reader: bool = False) -> list[str]:
+    """The modes to compare; by default every retrieval mode, and hybrid with the reader when it is on.
+    A mode ending in "+reader" runs that mode with the reader ("hybrid+reader")."""
+    from qa.evaluate import READER
     from qa.retrieve import MODES
 
-    modes = list(dict.fromkeys(requested or MODES))
-    unknown = [m for m in modes if m not in MODES]
+    known = (*MODES, *(m + READER for m in MODES))
+    modes = list(dict.fromkeys(requested or (*MODES, *(("hybrid" + READER,) if reader else ()))))
+    unknown = [m for m in modes if m not in known]
     if unknown:
-        raise UnknownMode(f"unknown mode {', '.join(unknown)}; choose from {', '.join(MODES)}")
+        raise UnknownMode(f"unknown mode {', '.join(unknown)}; choose from {', '.join(known)}")
     return modes
 
 
@@ -50,8 +54,10 @@ def run_eval(args) -> int:
     if args.k is not None and args.k < 1:
         print("error: -k must be at least 1", file=sys.stderr)
         return 2
-    modes = _modes(args.mode)
+    modes = _modes(args.mode, getattr(args, "reader", False) and not args.beir)
     if args.beir:
+        if any(m.endswith("+reader") for m in modes):
+            raise UnknownMode("BEIR runs rank passages only: choose from dense, bm25, hybrid")
         return _run_beir(args, modes)
     return _run_questions(args, modes)
 
@@ -68,7 +74,12 @@ def _run_questions(args, modes: list[str]) -> int:
     questions = load_question_files(paths)
     if args.half:
         questions = [q for q in questions if tuning_half(q.id) == args.half]
-    qa = _open(args)
+    from qa.evaluate import READER
+
+    qa = _open(args, reader=any(m.endswith(READER) for m in modes))
+    if (qa.reader is None or qa.reader.state != "on") and any(m.endswith(READER) for m in modes):
+        print("warning: the reader is off; the +reader modes are left out", file=sys.stderr)
+        modes = [m for m in modes if not m.endswith(READER)] or ["hybrid"]
     for problem in check_against_passages(questions, qa.passages):
         print(f"warning: {problem}", file=sys.stderr)
     meta = {"source": ", ".join(str(p) for p in paths), "questions_sha256": questions_digest(paths)}

@@ -12,7 +12,7 @@ def fmt(name: str, value) -> str:
         return "–"
     if name in COUNT_ROWS:
         return str(int(value))
-    if name == "median ms":
+    if name in ("median ms", "p95 ms", "span words (median)"):
         return f"{value:.1f}"
     return f"{value:.3f}"
 

@@ -20,7 +20,9 @@ from qa.errors import BadQuestion
 from qa.filters import allowed_rows, parse_years
 from qa.index import BuildReport, LoadedIndex, open_index
 from qa.lexical import has_cjk, numbers, tokenize
+from qa.judge import READER_REFUSAL, apply_readings, promote
 from qa.question import clean_question, join_or, named_terms, resolve
+from qa.reader import ReaderSlot
 from qa.retrieve import Retriever
 from qa.types import Answer, Passage
 
@@ -34,9 +36,15 @@ _YEAR = re.compile(r"^(19|20)\d\d$")
 class ReportQA:
     """Ask questions about the reports in one index. Build with `ReportQA.open(...)`."""
 
+    RULES = frozenset({"threshold", "missing", "near-miss", "disagreement", "reader"})
+
     def __init__(self, index: LoadedIndex, embedder: Embedder, *, thresholds: dict[str, Thresholds] | None = None,
-                 build_report: BuildReport | None = None, xling: Embedder | None = None):
+                 build_report: BuildReport | None = None, xling: Embedder | None = None,
+                 reader: ReaderSlot | None = None):
         self.index = index
+        self.reader = reader  # None: no reader at all (answers without it)
+        self.rules = set(self.RULES)  # the judging rules in force (switched off one by one in experiments)
+        self.rerank = False  # let an accepted lower passage take the first place when the first is rejected
         self.embedder = embedder
         self.thresholds = {**THRESHOLDS, **(thresholds or {})}
         self.build_report = build_report
@@ -45,7 +53,8 @@ class ReportQA:
 
     @classmethod
     def open(cls, corpus_dir: Path, index_dir: Path, embedder: Embedder | None = None, *,
-             progress: bool = False, force: bool = False, xling: Embedder | None | bool = None) -> "ReportQA":
+             progress: bool = False, force: bool = False, xling: Embedder | None | bool = None,
+             reader: ReaderSlot | None = None) -> "ReportQA":
         """Load (or build) the index. `xling`: a cross-lingual embedder, None for the default
         (multilingual USE + e5 with the real model, none with an injected test embedder), False for none."""
         if xling is None:
@@ -54,7 +63,7 @@ class ReportQA:
         xling = xling or None
         index, report = open_index(Path(corpus_dir), Path(index_dir), embedder, progress=progress, force=force,
                                    xling=xling)
-        return cls(index, embedder, build_report=report, xling=xling)
+        return cls(index, embedder, build_report=report, xling=xling, reader=reader)
 
     @property
     def passages(self) -> list[Passage]:
@@ -62,7 +71,7 @@ class ReportQA:
 
     def ask(self, question: str, history: list[str] | None = None, *, k: int = 5,
             mode: str = DEFAULT_MODE, docs: Iterable[str] | None = None,
-            years: str | tuple[int, int] | None = None) -> Answer:
+            years: str | tuple[int, int] | None = None, read: bool = True) -> Answer:
         """Answer one question (BadQuestion if it cannot be searched; BadFilter if the filter matches
         no report). `docs`: document ids to search in; `years`: "2011", "2010-2012" or (2010, 2012)."""
         question, notices = clean_question(question)
@@ -83,15 +92,42 @@ class ReportQA:
         if missing:
             notices.append(f"The reports do not mention {join_or(missing)}.")
         hits = make_hits(self.index, candidates, t)
+        rules = self.rules
+        reasons: list[str] = []
         # A question about a year, place or body the reports never name is not answered from them;
         # an unknown acronym ("XPCC") may just be another name for something the reports describe.
-        refuse = mode != "dense" and any(not _is_acronym(m) for m in missing)
-        if not refuse and mode != "dense" and hits and (why := mismatch(question, hits[0])):
+        refuse = "missing" in rules and mode != "dense" and any(not _is_acronym(m) for m in missing)
+        if refuse:
+            reasons.append("missing")
+        if (not refuse and "near-miss" in rules and mode != "dense" and hits
+                and (why := mismatch(question, hits[0]))):
             notices.append(why)  # a near miss: the passage is on topic but does not hold the answer
             refuse = True
-        if not refuse and (split := disagreement(candidates, hits, t)):
+            reasons.append("near-miss")
+        reader_state = "off"
+        if read and self.reader is not None and "reader" in rules and hits and not refuse:
+            readings = self.reader.read(_reader_question(question, searched, cleaned_history), hits)
+            reader_state = self.reader.state
+            if readings is not None:
+                hits = apply_readings(hits, readings, self.reader.settings.cutoff)
+                if hits[0].answers is False:
+                    accepted = next((i for i, h in enumerate(hits) if h.answers), None)
+                    if self.rerank and accepted is not None:
+                        hits = promote(hits, accepted)
+                    else:
+                        notices.append(READER_REFUSAL)
+                        refuse = True
+                        reasons.append("reader")
+        elif read and self.reader is not None:
+            reader_state = self.reader.state
+        if not refuse and "disagreement" in rules and (split := disagreement(candidates, hits, t)):
             notices.append(split)
-        return two_reports(compose(question, searched, hits, t, mode=mode, notices=notices, refuse=refuse), t)
+            reasons.append("disagreement")
+        threshold = "threshold" in rules and not (hits and hits[0].answers)
+        answer = compose(question, searched, hits, t, mode=mode, notices=notices, refuse=refuse, threshold=threshold)
+        if answer.abstained and not refuse:
+            reasons.append("threshold")
+        return dataclasses.replace(two_reports(answer, t), reader=reader_state, reasons=tuple(reasons))
 
     def missing_terms(self, question: str) -> list[str]:
         """Names and years in the question that appear nowhere in the reports (same script only)."""
@@ -112,6 +148,13 @@ class ReportQA:
         doc = self.index.passages[row].doc
         lo, hi = max(0, row - before), min(len(self.index.passages), row + after + 1)
         return [p for p in self.index.passages[lo:hi] if p.doc == doc]
+
+
+def _reader_question(question: str, searched: str, history: list[str]) -> str:
+    """What the reader is asked: the question, with the earlier one when it is a follow-up."""
+    if searched == question or not history:
+        return question
+    return f"{history[-1]} {question}"
 
 
 def _figures(text: str) -> set[str]:

@@ -97,6 +97,15 @@ class Hit:
     highlight_start: int  # offsets relative to the passage text
     highlight_end: int
     confidence: str = "weak"  # plain label: strong / possible / weak
+    # The reader's verdict (qa/reader.py): None when this passage was not read.
+    answers: bool | None = None
+    reader_score: float | None = None
+    span_start: int | None = None  # the answer span, offsets relative to the passage text
+    span_end: int | None = None
+
+    @property
+    def span(self) -> str | None:
+        return None if self.span_start is None else self.passage.text[self.span_start:self.span_end]
 
 
 @dataclass(frozen=True)
@@ -108,9 +117,17 @@ class Answer:
     hits: tuple[Hit, ...]
     notices: tuple[str, ...] = field(default=())
     mode: str = "dense"
+    reader: str = "off"  # "on", "off", "loading" or "unavailable: why" — whether the reader checked this answer
+    reasons: tuple[str, ...] = ()  # the judging rules that fired (qa/judge.py), for eval and notices
+
+    @property
+    def span_hit(self) -> Hit | None:
+        """The hit whose answer span leads the answer (the first hit, when the reader found one)."""
+        return self.hits[0] if not self.abstained and self.hits and self.hits[0].span_start is not None else None
 
     def to_json(self) -> dict:
         """The JSON object of `python -m qa ask --json` and of the app's `ask` endpoint."""
+        sh = self.span_hit
         return {
             "question": self.question,
             "searched": self.searched,
@@ -118,6 +135,12 @@ class Answer:
             "abstained": self.abstained,
             "notices": list(self.notices),
             "mode": self.mode,
+            "reader": self.reader,
+            "reasons": list(self.reasons),
+            # the answer span, with offsets into the report's text (source[answer_start:answer_end])
+            "answer_span": sh.span if sh else None,
+            "answer_start": sh.passage.start + sh.span_start if sh else None,
+            "answer_end": sh.passage.start + sh.span_end if sh else None,
             "passages": [
                 {
                     "rank": h.rank,
@@ -137,6 +160,10 @@ class Answer:
                     "highlight": h.highlight,
                     "highlight_start": h.highlight_start,
                     "highlight_end": h.highlight_end,
+                    "answers": h.answers,
+                    "reader_score": None if h.reader_score is None else round(h.reader_score, 4),
+                    "span_start": h.span_start,
+                    "span_end": h.span_end,
                 }
                 for h in self.hits
             ],

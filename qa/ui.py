@@ -69,6 +69,18 @@ def _download(turns: list[dict]) -> str | None:
     return str(path)
 
 
+def reader_status(slot) -> str:
+    """The reader's state in words, for the status line."""
+    if slot is None:
+        return "Reader: off (--no-reader)."
+    if slot.state == "loading":
+        return "Reader: loading — answers are not checked by it yet."
+    if slot.state == "on":
+        took = f" (loaded in {slot.seconds:.0f} s)" if slot.seconds else ""
+        return f"Reader: on{took} — answers are checked and the answer span quoted."
+    return f"Reader: off — {md_text(slot.state.removeprefix('unavailable: '))}. Answers are not checked by it."
+
+
 def _judge_updates(answer: dict | None) -> list:
     n = len(answer["passages"]) if answer and "error" not in answer else 0
     return [gr.update(visible=i < n) for i in range(JUDGE_BUTTONS)] + [gr.update(visible=n > 0)]
@@ -88,23 +100,36 @@ def build_ui(qa, *, examples: list[str] | tuple[str, ...] = (), judgments_path: 
 
     def respond(question: str, chat: list, asked: list[str], turns: list[dict], docs: list[str] | None = None,
                 years: str | None = None):
+        """Two steps: the passages at once (retrieval only), then the reader's verdict and span when
+        the reader is on (it replaces the first reply)."""
         question = question or ""
         chat = list(chat or []) + [{"role": "user", "content": _shown_question(question)}]
+        ask = partial(holder.get().ask, question, list(asked or []), k=k, docs=docs or None, years=years or None)
         try:
-            answer = holder.get().ask(question, list(asked or []), k=k, docs=docs or None,
-                                      years=years or None).to_json()
+            first = ask(read=False).to_json()
         except BadQuestion as e:
             answer = {"question": question, "error": str(e)}
             chat.append({"role": "assistant", "content": error_markdown(str(e))})
             turns = list(turns or []) + [answer]
-            return ("", chat, asked, turns, gr.update(), *_judge_updates(None), "", _download(turns))
+            yield ("", chat, asked, turns, gr.update(), *_judge_updates(None), "", _download(turns))
+            return
         qa_ = holder.get()
-        contexts = {h["id"]: [p.to_dict() for p in qa_.context(h["id"])] for h in answer["passages"]}
+        reading = qa_.reader is not None and qa_.reader.state == "on"
+        contexts = {h["id"]: [p.to_dict() for p in qa_.context(h["id"])] for h in first["passages"]}
+        asked = list(asked or []) + [first["question"]]
+        if reading:
+            draft = reply_markdown(first) + "\n\n*Reading the top passages to check that they answer…*"
+            yield ("", chat + [{"role": "assistant", "content": draft}], asked, list(turns or []),
+                   cards_html(first, contexts), *_judge_updates(None), "", gr.update())
+            answer = ask(read=True).to_json()
+            contexts.update({h["id"]: [p.to_dict() for p in qa_.context(h["id"])] for h in answer["passages"]
+                             if h["id"] not in contexts})
+        else:
+            answer = first if qa_.reader is None else {**first, "reader": qa_.reader.state}
         chat.append({"role": "assistant", "content": reply_markdown(answer)})
-        asked = list(asked or []) + [answer["question"]]
         turns = list(turns or []) + [answer]
-        return ("", chat, asked, turns, cards_html(answer, contexts), *_judge_updates(answer), "",
-                _download(turns))
+        yield ("", chat, asked, turns, cards_html(answer, contexts), *_judge_updates(answer), "",
+               _download(turns))
 
     def judge(choice: int | None, turns: list[dict]) -> str:
         answered = [t for t in turns or [] if "error" not in t]
@@ -130,18 +155,25 @@ def build_ui(qa, *, examples: list[str] | tuple[str, ...] = (), judgments_path: 
         return ([], [], [], "", *_judge_updates(None), "", None)
 
     def wait_ready(progress=gr.Progress()):
+        """The page's status line: progress while the index opens, then "Ready", then the reader's
+        state once it has loaded (answers come meanwhile, marked as not checked by it)."""
         while not holder.wait(0.3):
             s = holder.status()
             progress(s.fraction, desc=s.message)
         s = holder.status()
         if s.error:
-            return f"**{md_text(s.message)}**", "", gr.update()
+            yield f"**{md_text(s.message)}**", "", gr.update()
+            return
         qa_ = holder.get()
         report = qa_.build_report
         built = f" Index rebuilt at start ({md_text(report.reason)}) in {report.seconds:.0f} s." if report else ""
-        status = f"Ready: {len(qa_.index.documents)} report(s), {len(qa_.passages):,} paragraphs.{built}"
+        ready = f"Ready: {len(qa_.index.documents)} report(s), {len(qa_.passages):,} paragraphs.{built}"
         choices, sources_ = _filter_updates(qa_)
-        return status, sources_, choices
+        yield f"{ready} {reader_status(qa_.reader)}", sources_, choices
+        if qa_.reader is not None and not qa_.reader.wait(0):
+            while not qa_.reader.wait(0.5):
+                pass
+            yield f"{ready} {reader_status(qa_.reader)}", gr.update(), gr.update()
 
     def upload(files: list[str] | None, progress=gr.Progress()):
         from qa.ui_uploads import add_reports

@@ -31,13 +31,31 @@ def label(confidence: str) -> str:
     return LABELS.get(confidence, "weak match")
 
 
-def highlighted(text: str, start: int, end: int) -> str:
-    """The paragraph as HTML with text[start:end] wrapped in <mark>; every part escaped."""
+def highlighted(text: str, start: int, end: int, span: tuple[int, int] | None = None) -> str:
+    """The paragraph as HTML with text[start:end] wrapped in <mark>, and the answer span inside it in
+    <mark class="qa-span"><b>; every part escaped."""
     start = max(0, min(int(start), len(text)))
     end = max(start, min(int(end), len(text)))
     if start == end:
         return esc(text)
-    return f"{esc(text[:start])}<mark>{esc(text[start:end])}</mark>{esc(text[end:])}"
+    inner = esc(text[start:end])
+    if span is not None and start <= span[0] < span[1] <= end:
+        s, e = span
+        inner = (f'{esc(text[start:s])}<mark class="qa-span"><b>{esc(text[s:e])}</b></mark>'
+                 f"{esc(text[e:end])}")
+    return f"{esc(text[:start])}<mark>{inner}</mark>{esc(text[end:])}"
+
+
+def _span(hit: dict) -> tuple[int, int] | None:
+    s, e = hit.get("span_start"), hit.get("span_end")
+    return (int(s), int(e)) if isinstance(s, int) and isinstance(e, int) else None
+
+
+def _reader_note(hit: dict) -> str:
+    if hit.get("answers") is None:
+        return ""
+    verdict = "answers the question" if hit["answers"] else "does not answer the question"
+    return f'<span class="qa-reader">reader: {esc(verdict)}</span>'
 
 
 def _context_html(hit: dict, context: list[dict]) -> str:
@@ -46,7 +64,7 @@ def _context_html(hit: dict, context: list[dict]) -> str:
     rows = []
     for p in context:
         if p["id"] == hit["id"]:
-            body = highlighted(p["text"], hit["highlight_start"], hit["highlight_end"])
+            body = highlighted(p["text"], hit["highlight_start"], hit["highlight_end"], _span(hit))
             rows.append(f'<p class="qa-ctx-self"><b>¶{int(p["paragraph"])}</b> {body}</p>')
         else:
             section = f' <span class="qa-section">({esc(p.get("section"))})</span>' if p.get("section") else ""
@@ -61,8 +79,8 @@ def card_html(hit: dict, context: list[dict] | None = None) -> str:
     return (
         f'<details class="qa-card qa-{esc(conf)}" data-passage="{esc(hit["id"])}">'
         f'<summary><b>[{int(hit["rank"])}]</b> {esc(hit["citation"])} '
-        f'<span class="qa-label">{esc(label(conf))}</span></summary>'
-        f'<p class="qa-paragraph">{highlighted(hit["text"], hit["highlight_start"], hit["highlight_end"])}</p>'
+        f'<span class="qa-label">{esc(label(conf))}</span> {_reader_note(hit)}</summary>'
+        f'<p class="qa-paragraph">{highlighted(hit["text"], hit["highlight_start"], hit["highlight_end"], _span(hit))}</p>'
         f"{_context_html(hit, context or [])}</details>"
     )
 
@@ -89,7 +107,15 @@ def reply_markdown(answer: dict) -> str:
         lines.append(f"**{NOTHING_FOUND}** The nearest passages are listed below as weak matches, "
                      "not as answers.")
     else:
-        lines.append(md_text(answer["answer"]))
+        text, span = answer["answer"], answer.get("answer_span")
+        if span and text.startswith(f"{span} — "):
+            lines.append(f"**{md_text(span)}** — {md_text(text[len(span) + 3:])}")
+        else:
+            lines.append(md_text(text))
+    if answer.get("reader") == "loading":
+        lines.append("*The reader is still loading: this answer was not checked by it yet.*")
+    elif str(answer.get("reader", "")).startswith("unavailable"):
+        lines.append(f"*The reader is off ({md_text(answer['reader'].split(': ', 1)[-1])}): this answer was not checked by it.*")
     sources = [f"- \\[{int(h['rank'])}\\] {md_text(h['citation'])} ({label(h['confidence'])})"
                for h in answer["passages"]]
     return "\n\n".join(lines + (["\n".join(sources)] if sources else []))
@@ -171,6 +197,8 @@ CSS = """
 .qa-possible .qa-label { background: #fff3c4; color: #713f12; }
 .qa-weak .qa-label { background: #eee; color: #444; }
 .qa-card mark, .qa-context mark { background: #ffe066; color: inherit; padding: 0 1px; }
+.qa-card mark.qa-span, .qa-context mark.qa-span { background: #ffb703; outline: 1px solid #b45309; }
+.qa-reader { font-size: 0.8em; color: var(--body-text-color-subdued); }
 .qa-context { margin-top: 6px; font-size: 0.92em; }
 .qa-ctx { color: var(--body-text-color-subdued); }
 .qa-cards-head { font-weight: 600; margin: 0 0 4px 0; }

@@ -55,7 +55,8 @@ def add_reports(holder: QAHolder, files: list[tuple[Path, str]], corpus_dir: Pat
                                       progress=True,
                                       xling=ProgressEmbedder(xling, report, name="cross-lingual") if xling else None)
             report("Loading the updated index…", None)
-            new = ReportQA(index, embedder, build_report=build, xling=xling, thresholds=current.thresholds)
+            new = ReportQA(index, embedder, build_report=build, xling=xling, thresholds=current.thresholds,
+                           reader=current.reader)
         except BaseException:
             for s in saved:
                 s.path.unlink(missing_ok=True)

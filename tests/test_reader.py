@@ -1,0 +1,196 @@
+"""The reader stage: verdicts and spans through the service (fake reader), the model's checksum and
+fallback, spans that never leave their passage (property test), and the real model on hand-made pairs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qa.errors import ReaderUnavailable
+from qa.judge import READER_REFUSAL
+from qa.reader import FakeReader, ReaderSlot, read
+from qa.reader_model import join_parts, prepare
+from tests.conftest import write_corpus
+
+REPORT = """County Water Report 2014
+
+【Wells】 The county drilled 417 new wells in 2014. The wells serve twelve villages in the hills.
+
+【Roads】 The county built 30 km of gravel roads. Road work was paid for by the province.
+"""
+
+
+@pytest.fixture
+def fake_qa(tmp_path):
+    from qa.embed import HashEmbedder
+    from qa.service import ReportQA
+
+    corpus = write_corpus(tmp_path / "c", {"water.txt": REPORT})
+    return ReportQA.open(corpus, tmp_path / "i", HashEmbedder(), xling=False,
+                         reader=ReaderSlot(reader=FakeReader()))
+
+
+def test_an_answering_passage_leads_with_its_span_quoted_from_the_report(fake_qa):
+    a = fake_qa.ask("How many wells did the county drill?")
+    j = a.to_json()
+    assert not a.abstained and j["reader"] == "on"
+    assert j["answer_span"] == "417" and a.answer.startswith("417 — ")
+    source = REPORT
+    assert source[j["answer_start"]:j["answer_end"]] == "417"  # offsets into the report's own text
+    top = j["passages"][0]
+    assert top["answers"] is True and top["reader_score"] == 1.0
+    assert top["text"][top["span_start"]:top["span_end"]] == "417"
+    # the highlighted sentence is the one holding the span, and the span lies inside it
+    assert top["highlight_start"] <= top["span_start"] < top["span_end"] <= top["highlight_end"]
+    assert all(p["answers"] is None for p in j["passages"][3:])  # only the top few are read
+
+
+def test_when_no_top_passage_answers_the_bot_abstains_and_still_lists_them(fake_qa):
+    a = fake_qa.ask("How many bridges did the county drill wells under?")
+    j = a.to_json()
+    assert a.abstained and a.answer is None and j["answer_span"] is None
+    assert READER_REFUSAL in a.notices and "reader" in a.reasons
+    assert j["passages"], "the nearest passages are still listed"
+    assert all(p["confidence"] == "weak" for p in j["passages"])
+
+
+def test_a_passage_the_reader_rejects_is_never_strong(fake_qa):
+    import dataclasses
+
+    from qa.judge import apply_readings
+    from qa.reader import Reading
+
+    hits = fake_qa.ask("How many wells did the county drill?", read=False).hits
+    strong = [dataclasses.replace(h, confidence="strong") for h in hits]
+    judged = apply_readings(list(strong), [Reading(0.1)] * len(strong), cutoff=0.5)
+    assert all(h.confidence != "strong" and h.answers is False for h in judged)
+
+
+def test_no_reader_and_read_false_leave_the_verdict_null(fake_qa):
+    j = fake_qa.ask("How many wells did the county drill?", read=False).to_json()
+    assert j["answer_span"] is None and all(p["answers"] is None for p in j["passages"])
+    assert j["reader"] == "off"
+
+
+def test_a_reader_that_is_still_loading_is_said_so_and_the_answer_comes_anyway(tmp_path):
+    from qa.embed import HashEmbedder
+    from qa.service import ReportQA
+
+    corpus = write_corpus(tmp_path / "c", {"water.txt": REPORT})
+    qa = ReportQA.open(corpus, tmp_path / "i", HashEmbedder(), xling=False, reader=ReaderSlot(loader=FakeReader))
+    a = qa.ask("How many wells did the county drill?")
+    assert a.reader == "loading" and a.hits and a.to_json()["answer_span"] is None
+    qa.reader.load()
+    assert qa.ask("How many wells did the county drill?").reader == "on"
+
+
+def test_a_checksum_mismatch_is_a_clear_error_and_nothing_is_left_behind(tmp_path):
+    parts = []
+    for i in range(3):
+        p = tmp_path / f"part{i}.bin"
+        p.write_bytes(bytes([i]) * 1000)
+        parts.append(p)
+    good = hashlib.sha256(b"".join(p.read_bytes() for p in parts)).hexdigest()
+    assert join_parts(parts, tmp_path / "ok.gguf", good).stat().st_size == 3000
+    folder = tmp_path / "reader"
+    with pytest.raises(ReaderUnavailable, match="checksum does not match"):
+        prepare(folder, parts=parts, expected="0" * 64)
+    assert not folder.exists() and not (tmp_path / "reader.tmp").exists()
+
+
+def test_a_broken_model_falls_back_to_answering_without_the_reader(tmp_path):
+    from qa.embed import HashEmbedder
+    from qa.service import ReportQA
+
+    def broken():
+        raise ReaderUnavailable("the reader model's checksum does not match (got 00…, expected 1d…)")
+
+    slot = ReaderSlot(loader=broken).load()
+    assert slot.state.startswith("unavailable: the reader model's checksum")
+    corpus = write_corpus(tmp_path / "c", {"water.txt": REPORT})
+    qa = ReportQA.open(corpus, tmp_path / "i", HashEmbedder(), xling=False, reader=slot)
+    j = qa.ask("How many wells did the county drill?").to_json()
+    assert j["passages"] and j["reader"].startswith("unavailable") and j["answer_span"] is None
+
+
+class _WildReader:
+    """A reader that returns whatever offsets it is given: the pipeline must never quote outside."""
+
+    name = "wild"
+
+    def __init__(self, span):
+        self._span = span
+
+    def verdicts(self, question, contexts):
+        return [0.9 for _ in contexts]
+
+    def span(self, question, context):
+        return self._span
+
+
+@settings(max_examples=100, deadline=None)
+@given(sentences=st.lists(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)),
+                                  min_size=1, max_size=40), min_size=1, max_size=6),
+       span=st.one_of(st.none(), st.tuples(st.integers(-50, 300), st.integers(-50, 300))))
+def test_no_quote_ever_falls_outside_its_passage(sentences, span):
+    from qa.types import Hit, Passage
+
+    text = ". ".join(sentences)
+    passage = Passage("d#1", "d", "T", None, 1, 100, 100 + len(text), text)
+    hit = Hit(passage, 1.0, 1, text, 0, len(text))
+    (reading,) = read(_WildReader(span), "q?", [hit])
+    if reading.span_start is not None:
+        assert 0 <= reading.span_start < reading.span_end <= len(text)
+        assert text[reading.span_start:reading.span_end].strip()
+
+
+# -- the real model ---------------------------------------------------------------------------------
+
+PAIRS = [
+    ("How many wells did the county drill in 2014?",
+     "The county drilled 417 new wells in 2014. The wells serve twelve villages in the hills.", True, "417"),
+    ("Who paid for the road work?",
+     "The county built 30 km of gravel roads. Road work was paid for by the province.", True, "province"),
+    ("How much did the road work cost?",
+     "The county built 30 km of gravel roads. Road work was paid for by the province.", False, None),
+    ("Who was the county's water engineer?",
+     "The county drilled 417 new wells in 2014. The wells serve twelve villages in the hills.", False, None),
+]
+
+
+@pytest.fixture(scope="module")
+def real_reader():
+    from qa.reader import load_reader
+
+    try:
+        return load_reader()
+    except ReaderUnavailable as e:  # `make test` installs it; say plainly what is missing
+        pytest.fail(f"the reader model is not usable: {e}")
+
+
+def test_the_real_reader_tells_answering_passages_from_near_misses(real_reader):
+    scores = {q: real_reader.verdicts(q, [c])[0] for q, c, _, _ in PAIRS}
+    answering = [scores[q] for q, _, ok, _ in PAIRS if ok]
+    missing = [scores[q] for q, _, ok, _ in PAIRS if not ok]
+    assert min(answering) > max(missing), json.dumps(scores)
+
+
+def test_the_real_readers_span_is_a_slice_of_the_passage_with_the_answer(real_reader):
+    for q, c, ok, expected in PAIRS:
+        if not ok:
+            continue
+        s, e = real_reader.span(q, c)
+        assert 0 <= s < e <= len(c)
+        assert expected in c[s:e] and len(c[s:e].split()) <= 6, c[s:e]
+
+
+def test_the_model_is_the_published_one(real_reader):
+    from qa.reader_model import SHA256, default_dir
+
+    meta = json.loads((Path(default_dir()) / "reader.json").read_text())
+    assert meta["sha256"] == SHA256
