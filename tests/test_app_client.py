@@ -87,3 +87,22 @@ def test_ask_endpoint_filters_by_report_and_year(app_client):
     assert "no report with id nope" in app_client.predict(POVERTY_Q, None, ["nope"], None, api_name="/ask")["error"]
     assert "year filter" in app_client.predict(POVERTY_Q, None, None, "soon", api_name="/ask")["error"]
     assert ask(app_client, POVERTY_Q)["passages"][0]["section"] == "Poverty line"  # two-argument calls still work
+
+
+def test_the_reader_checks_answers_once_loaded_and_quotes_the_span(app_client, app_server):
+    from tests.conftest import SEED, wait_for_reader
+
+    wait_for_reader(app_server)
+    r = ask(app_client, POVERTY_Q)
+    assert r["reader"] == "on" and not r["abstained"]
+    assert "3500 Yuan" in r["answer_span"] and len(r["answer_span"].split()) <= 15
+    source = (app_server.corpus / SEED.name).read_text(encoding="utf-8")
+    assert source[r["answer_start"]:r["answer_end"]] == r["answer_span"]  # offsets into the report's text
+    assert r["answer"].startswith(r["answer_span"])
+    top = r["passages"][0]
+    assert top["answers"] is True and top["reader_score"] >= 0.5
+    # a near miss that uses the report's words: the reader reads the passage and refuses
+    near = ask(app_client, "How many kilometres of water pipeline were laid?")
+    assert near["abstained"] and near["answer_span"] is None
+    assert any("none of them answers it" in n for n in near["notices"])
+    assert all(p["confidence"] == "weak" for p in near["passages"])

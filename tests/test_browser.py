@@ -67,7 +67,7 @@ def test_question_enter_answer_card_highlight_and_follow_up(page, tmp_path):
     expect(summary).to_contain_text("[1]")
     expect(summary).to_contain_text("Poverty line ¶")
     expect(summary.locator(".qa-label")).to_have_text("strong match")
-    mark = first.locator(":scope > .qa-paragraph mark")
+    mark = first.locator(":scope > .qa-paragraph > mark")
     expect(mark).to_be_hidden()  # collapsed until the user expands the card
     summary.click()
     expect(mark).to_be_visible()
@@ -248,3 +248,22 @@ def test_evaluation_tab_runs_and_shows_the_table_and_chart(page):
     expect(table).to_contain_text("Hit@1", timeout=WAIT)
     expect(table).to_contain_text("hybrid")
     expect(page.locator("#eval-chart img")).to_be_visible(timeout=WAIT)
+
+
+def test_the_reader_joins_and_the_card_marks_the_span_inside_the_sentence(page, app_server):
+    from playwright.sync_api import expect
+
+    from tests.conftest import wait_for_reader
+
+    wait_for_reader(app_server)
+    expect(page.locator("#status")).to_contain_text("Reader: on", timeout=WAIT)
+    ask(page, POVERTY_Q)
+    chat = page.locator("#chat")
+    expect(chat).not_to_contain_text("Reading the top passages", timeout=WAIT)
+    expect(chat.locator("[data-testid='bot'] strong").last).to_contain_text("3500 Yuan")
+    first = page.locator("#citations details.qa-card").first
+    expect(first.locator(".qa-reader")).to_contain_text("answers the question")
+    first.locator(":scope > summary").click()
+    span = first.locator(":scope > .qa-paragraph > mark > mark.qa-span")
+    expect(span).to_be_visible()
+    expect(span).to_contain_text("3500 Yuan")
