@@ -17,12 +17,11 @@ import re
 from functools import lru_cache
 from typing import Iterable
 
-from qa.lexical import has_cjk, tokenize
+from qa.lexical import chinese_words, has_cjk, tokenize
 
 TermSets = tuple[frozenset[str], ...]  # one set of alternative index terms per question word
 
 _SENSES = 4  # first senses kept per word (CC-CEDICT lists the common ones first)
-_CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
 _SKIP = re.compile(r"^(CL:|variant of|old variant|surname |abbr\. |see |also written|used in|classifier)", re.I)
 _PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 
@@ -75,17 +74,11 @@ def _word_sets(word: str, vocab) -> list[frozenset[str]]:
     return [frozenset([t]) for t in dict.fromkeys(best) if t in vocab]
 
 
-def _zh_words(text: str) -> list[str]:
-    from qa.lexical import _ZH_STOP, _jieba
-
-    return [w for run in _CJK_RUN.findall(text) for w in _jieba().cut(run) if w.strip() and w not in _ZH_STOP]
-
-
 def zh_to_en(question: str, vocabulary: Iterable[str] | set[str]) -> TermSets:
     """English term sets for the Chinese words of a question, limited to terms in `vocabulary`."""
     vocab = vocabulary if isinstance(vocabulary, (set, frozenset, dict)) else set(vocabulary)
     sets: list[frozenset[str]] = []
-    for word in _zh_words(question):
+    for word in chinese_words(question):
         for part in _known_parts(word):
             sets.extend(_word_sets(part, vocab))
     return _dedupe(sets)
