@@ -42,6 +42,11 @@ def _jieba():
     return jieba
 
 
+def load_segmenter() -> None:
+    """Load jieba's word list now (1–2 s) rather than at the first Chinese text."""
+    _jieba().initialize()
+
+
 def chinese_words(text: str) -> list[str]:
     """The words (jieba) of a text's CJK runs, less stop words."""
     return [w for run in _CJK_RUN.findall(text) for w in _jieba().cut(run) if w.strip() and w not in _ZH_STOP]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable
 
-from qa.lexical import chinese_words, has_cjk, tokenize
+from qa.lexical import chinese_words, has_cjk, load_segmenter, tokenize
 from qa.question import named_terms
 
 TermSets = tuple[frozenset[str], ...]  # one set of alternative index terms per question word
@@ -171,13 +171,22 @@ class Translator:
         name's, only forms the dictionary knows can be seen."""
         if not chinese:
             return any(all(t in self.vocabulary for t in f) for f in name.forms)
+        return (name.chinese and name.label in self.vocabulary) or mentions(name, self._names_in_chinese())
+
+    def _names_in_chinese(self) -> set[str]:
         if self._chinese_names is None:
             self._chinese_names = {w for w in self.vocabulary if has_cjk(w) and english_names(w)}
-        return (name.chinese and name.label in self.vocabulary) or mentions(name, self._chinese_names)
+        return self._chinese_names
 
     def warm(self) -> None:
-        """Load the dictionary now (about 1 s) rather than at the first question in the other script."""
+        """Load now what the first question in the other script would wait for: the dictionary (about
+        3 s), jieba's word list (1–2 s) and, when the reports hold Chinese, their English → Chinese maps."""
         _dictionary()
+        load_segmenter()
+        if any(has_cjk(w) for w in self.vocabulary):
+            self._names_in_chinese()
+            if self._reverse is None:
+                self._reverse = reverse_dictionary(self.vocabulary)
 
     def __call__(self, question: str) -> TermSets:
         """Term sets in the other script than the question's, plus the question's numbers."""
