@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make run    set up and open the chat app on the bundled corpus (http://127.0.0.1:7860)
-#   make test   set up and run the test suite (installs Debian's chromium for the browser tests)
+#   make test   set up and run the test suite (installs Debian's chromium and CJK fonts for the browser tests)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -33,5 +33,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
 	touch $(VENV)/.runtime $@
 
+# Debian's chromium for the browser tests, and a CJK font: without one, Chinese shows as empty boxes
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	@dpkg -s fonts-noto-cjk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq fonts-noto-cjk >/dev/null)

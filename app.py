@@ -69,9 +69,9 @@ def open_report_qa(args: argparse.Namespace, report):
     for e in (embedder, xling):
         if e:
             e.encode(["warm up"], query=True)
-    if xling:
-        report("Loading the Chinese–English dictionary…", None)
-        qa.retriever.translator.warm()
+    # without the cross-lingual vectors, questions in the other script still use the dictionary
+    report("Loading the Chinese–English dictionary and word list…", None)
+    qa.retriever.translator.warm()
     if reader is not None:
         reader.start()
     return qa

@@ -17,6 +17,7 @@ from qa.question import STOPWORDS
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[A-Za-z][A-Za-z'’]*|[\u3400-\u9fff]+")
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
 _ZH_STOP = frozenset("的 了 是 在 和 与 及 对 为 有 多少 什么 哪些 哪个 怎么 如何 吗 呢 个 年 其 该 这 那 它 他们 一 共 中 从 到 被 把 就 都 也 还 又 等".split())
 
 
@@ -41,6 +42,16 @@ def _jieba():
     return jieba
 
 
+def load_segmenter() -> None:
+    """Load jieba's word list now (1–2 s) rather than at the first Chinese text."""
+    _jieba().initialize()
+
+
+def chinese_words(text: str) -> list[str]:
+    """The words (jieba) of a text's CJK runs, less stop words."""
+    return [w for run in _CJK_RUN.findall(text) for w in _jieba().cut(run) if w.strip() and w not in _ZH_STOP]
+
+
 def normalise_number(tok: str) -> str:
     tok = tok.replace(",", "")
     return tok[:-2] if tok.endswith(".0") else tok
@@ -55,7 +66,7 @@ def tokenize(text: str) -> list[str]:
         if tok[0].isdigit():
             out.append(normalise_number(tok))
         elif _CJK.match(tok):
-            out.extend(w for w in _jieba().cut(tok) if w.strip() and w not in _ZH_STOP)
+            out.extend(chinese_words(tok))
         else:
             low = tok.lower().strip("'’")
             if low and low not in STOPWORDS and len(low) > 1:

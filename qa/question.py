@@ -28,6 +28,11 @@ _POINTERS_EN = re.compile(
     r"the same|the former|the latter|such|then)\b", re.I)
 _OPENERS_EN = re.compile(r"^\s*(and|but|also|so|what about|how about|and what|what else|why|how come)\b", re.I)
 _POINTERS_ZH = re.compile(r"[它其该此这那他她]|他们|它们|这些|那些|上述|同年|那么|呢[？?]?$")
+# Chinese question and function words that name no topic (beyond the index's stop words, qa/lexical.py)
+_ZH_FUNCTION = frozenset("""
+谁 哪 哪里 哪儿 哪年 哪一年 哪家 几 几个 几位 几年 多少 什么 怎么 怎样 怎么样 如何 为什么 为何 何时 是否 吗 呢 吧 啊
+请 请问 一共 总共 分别 到底 具体
+""".split())
 _CONTROL = {"Cc", "Cf", "Cs", "Co", "Cn"}
 
 
@@ -50,9 +55,16 @@ def clean_question(raw: str) -> tuple[str, list[str]]:
 
 
 def content_words(text: str) -> list[str]:
-    """Words that carry the topic: not stop words, not pointers. CJK runs are kept whole."""
-    words = re.findall(r"[A-Za-z][\w\-’']*|\d[\d,.]*|[\u3400-\u9fff]+", text)
-    return [w for w in words if w.lower() not in STOPWORDS]
+    """Words that carry the topic: not stop words, not pointers. Chinese is cut into words (jieba)."""
+    from qa.lexical import chinese_words  # qa.lexical imports this module's STOPWORDS
+
+    words: list[str] = []
+    for w in re.findall(r"[A-Za-z][\w\-’']*|\d[\d,.]*|[\u3400-\u9fff]+", text):
+        if "\u3400" <= w[0] <= "\u9fff":
+            words.extend(z for z in chinese_words(w) if z not in _ZH_FUNCTION)
+        elif w.lower() not in STOPWORDS:
+            words.append(w)
+    return words
 
 
 def needs_context(question: str) -> bool:

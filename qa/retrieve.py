@@ -31,7 +31,7 @@ from qa.embed import E5SmallEmbedder, Embedder
 from qa.index import LoadedIndex
 from qa.lexical import LexicalIndex, has_cjk, numbers, tokenize
 from qa.question import without_excluded
-from qa.translate import TermSets, Translator
+from qa.translate import TermSets, Translator, mentions, question_names
 
 MODES = ("dense", "bm25", "hybrid")
 
@@ -56,6 +56,9 @@ class Weights:
     # Ranking: + this × the passage's best multilingual-e5-small cosine (same-script passages; needs the
     # cross-lingual vectors). Not in the calibrated evidence score.
     second_dense: float = 1.0
+    # Candidates in both scripts: score and calibrated evidence lose this × the share of the question's
+    # names (places, bodies, people) a passage does not name, in either script, title included.
+    unnamed: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,7 @@ class Retriever:
         if mode == "hybrid":
             out = self._discount_unmatched(out, q_tokens)
             out = self._second_opinion(out, query)
+            out = self._unnamed(out, query)
         out.sort(key=lambda c: (-c.score, c.row))
         return out[:k]
 
@@ -191,6 +195,31 @@ class Retriever:
         first = max(best, key=lambda r: (best[r], -r))
         return [replace(c, score=c.score + w * best[c.row], fused=c.evidence, second_first=c.row == first)
                 if c.row in best else c for c in out]
+
+    def _unnamed(self, out: list[Candidate], query: str) -> list[Candidate]:
+        """Names count across scripts. Between passages in two scripts the scores are not alike (a
+        same-script passage has full lexical evidence and the second model's cosine, one in the other
+        script half of the one and none of the other), so a Chinese report about Gansu lost to an English
+        one about poverty elsewhere. When the candidates span both scripts, a passage that does not name
+        what the question names loses `unnamed` × the share of names it misses, from its ranking score
+        and its calibrated evidence alike. A name counts against a passage in the other script than its
+        own only if some report in that script names it in a form the dictionary knows: else 'not named'
+        may only mean the dictionary lacks it."""
+        w = self.weights.unnamed
+        if not w or len({c.cross for c in out}) < 2:
+            return out
+        names = question_names(query)
+        if not names:
+            return out
+        counted = {cjk: [n for n in names if n.chinese == cjk or self.translator.named_in(n, cjk)]
+                   for cjk in (False, True)}
+        ranked = []
+        for c in out:
+            ns = counted[bool(self._passage_cjk[c.row])]
+            terms = set(self.lexical.docs[c.row])  # title, section and text
+            missed = sum(not mentions(n, terms) for n in ns) / len(ns) if ns else 0.0
+            ranked.append(replace(c, score=c.score - w * missed, fused=c.evidence - w * missed) if missed else c)
+        return ranked
 
     def _dense_by_passage(self, qv: np.ndarray, k: int, keep_all: bool = False) -> dict[int, float]:
         """Best unit cosine per passage, for the passages of the top units (the top max(50, 10k)

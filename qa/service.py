@@ -24,6 +24,7 @@ from qa.judge import READER_REFUSAL, apply_readings, promote
 from qa.question import clean_question, join_or, named_terms, resolve
 from qa.reader import ReaderSlot
 from qa.retrieve import Retriever
+from qa.translate import english_name
 from qa.types import Answer, Passage
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,8 @@ class ReportQA:
         return dataclasses.replace(two_reports(answer, t), reader=reader_state, reasons=tuple(reasons))
 
     def missing_terms(self, question: str) -> list[str]:
-        """Names and years in the question that appear nowhere in the reports (same script only)."""
+        """Names and years in the question that appear nowhere in the reports, in either script: "Gansu"
+        is there when a Chinese report names 甘肃 (qa/translate.py)."""
         vocab = self.retriever.lexical.df
         corpus_cjk = self.retriever.corpus_has_cjk
         out = []
@@ -138,7 +140,8 @@ class ReportQA:
             if has_cjk(term) and not corpus_cjk:
                 continue
             toks = tokenize(term)
-            if toks and not all(t in vocab for t in toks):
+            if toks and not all(t in vocab for t in toks) and not (
+                    corpus_cjk and not term[0].isdigit() and self.retriever.translator.named_in(english_name(term), True)):
                 out.append(term)
         return out
 

@@ -9,22 +9,29 @@ report goes the other way: each English term becomes the set of the reports' Chi
 dictionary glosses contain it.
 
 Words the dictionary does not know (e.g. 团场) fall back to their characters' first senses.
+
+Names (places, bodies, people) are matched across scripts too: a Chinese word stands for the proper
+names its senses open with (甘肃省 "Gansu Province, …" → Gansu), so "Gansu" in a question finds 甘肃 in
+a report's title or text, and 甘肃 in a question finds "Gansu".
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable
 
-from qa.lexical import has_cjk, tokenize
+from qa.lexical import chinese_words, has_cjk, load_segmenter, tokenize
+from qa.question import named_terms
 
 TermSets = tuple[frozenset[str], ...]  # one set of alternative index terms per question word
 
 _SENSES = 4  # first senses kept per word (CC-CEDICT lists the common ones first)
-_CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
 _SKIP = re.compile(r"^(CL:|variant of|old variant|surname |abbr\. |see |also written|used in|classifier)", re.I)
 _PAREN = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+_PROPER = re.compile(r"[A-Z][\w'’-]*(?:\s+(?:of\s+(?:the\s+)?)?[A-Z][\w'’-]*)*")  # "Gansu Province", "State Council"
+_PLACE_SUFFIXES = "省市县"  # 甘肃省 is 甘肃 the province
 
 
 @lru_cache(maxsize=1)
@@ -59,6 +66,45 @@ def _gloss_terms(word: str) -> set[str]:
     return single or {t for ts in senses_terms for t in ts}
 
 
+@lru_cache(maxsize=65536)
+def english_names(word: str) -> tuple[frozenset[str], ...]:
+    """Index terms of the proper names a Chinese word stands for: the capitalised phrase its senses open
+    with (北京 "Beijing, capital of …" → {beij}; 甘肃省 "Gansu Province, …" → {gansu, provinc}). A place
+    word ending in 省, 市 or 县 also stands for its short form's names (甘肃省 → 甘肃 → {gansu})."""
+    out = [frozenset(tokenize(m.group(0))) for g in glosses(word) if (m := _PROPER.match(g))]
+    if len(word) > 2 and word[-1] in _PLACE_SUFFIXES:
+        out.extend(english_names(word[:-1]))
+    return tuple(dict.fromkeys(t for t in out if t))
+
+
+@dataclass(frozen=True)
+class Name:
+    """A name a question asks about ("Gansu", 甘肃省), as the index terms of its English forms."""
+
+    label: str
+    forms: tuple[frozenset[str], ...]
+    chinese: bool  # written in Chinese in the question
+
+
+def english_name(term: str) -> Name:
+    return Name(term, (frozenset(tokenize(term)),), False)
+
+
+def question_names(question: str) -> list[Name]:
+    """Capitalised names in a question's English (not years), and its Chinese words that stand for names."""
+    names = [english_name(t) for t in named_terms(question) if not t[0].isdigit()]
+    names += [Name(w, forms, True) for w in dict.fromkeys(chinese_words(question)) if (forms := english_names(w))]
+    return [n for n in names if all(n.forms)]
+
+
+def mentions(name: Name, terms: set[str]) -> bool:
+    """Do a text's index terms name it: an English form's terms all there, or a Chinese word that stands
+    for a name holding such a form (甘肃省 holds "Gansu")?"""
+    if any(f <= terms for f in name.forms):
+        return True
+    return any(g >= f for t in terms if has_cjk(t) for g in english_names(t) for f in name.forms)
+
+
 def _word_sets(word: str, vocab) -> list[frozenset[str]]:
     """Term sets for one Chinese word: its one-word senses the reports use, as one set of
     alternatives; else the words of its multi-word sense that the reports use most, each required
@@ -75,17 +121,11 @@ def _word_sets(word: str, vocab) -> list[frozenset[str]]:
     return [frozenset([t]) for t in dict.fromkeys(best) if t in vocab]
 
 
-def _zh_words(text: str) -> list[str]:
-    from qa.lexical import _ZH_STOP, _jieba
-
-    return [w for run in _CJK_RUN.findall(text) for w in _jieba().cut(run) if w.strip() and w not in _ZH_STOP]
-
-
 def zh_to_en(question: str, vocabulary: Iterable[str] | set[str]) -> TermSets:
     """English term sets for the Chinese words of a question, limited to terms in `vocabulary`."""
     vocab = vocabulary if isinstance(vocabulary, (set, frozenset, dict)) else set(vocabulary)
     sets: list[frozenset[str]] = []
-    for word in _zh_words(question):
+    for word in chinese_words(question):
         for part in _known_parts(word):
             sets.extend(_word_sets(part, vocab))
     return _dedupe(sets)
@@ -124,10 +164,29 @@ class Translator:
     def __init__(self, vocabulary: dict[str, int] | set[str]):
         self.vocabulary = vocabulary
         self._reverse: dict[str, frozenset[str]] | None = None
+        self._chinese_names: set[str] | None = None  # the vocabulary's Chinese words that stand for names
+
+    def named_in(self, name: Name, chinese: bool) -> bool:
+        """Does some report in that script name it (titles included)? In the other script than the
+        name's, only forms the dictionary knows can be seen."""
+        if not chinese:
+            return any(all(t in self.vocabulary for t in f) for f in name.forms)
+        return (name.chinese and name.label in self.vocabulary) or mentions(name, self._names_in_chinese())
+
+    def _names_in_chinese(self) -> set[str]:
+        if self._chinese_names is None:
+            self._chinese_names = {w for w in self.vocabulary if has_cjk(w) and english_names(w)}
+        return self._chinese_names
 
     def warm(self) -> None:
-        """Load the dictionary now (about 1 s) rather than at the first question in the other script."""
+        """Load now what the first question in the other script would wait for: the dictionary (about
+        3 s), jieba's word list (1–2 s) and, when the reports hold Chinese, their English → Chinese maps."""
         _dictionary()
+        load_segmenter()
+        if any(has_cjk(w) for w in self.vocabulary):
+            self._names_in_chinese()
+            if self._reverse is None:
+                self._reverse = reverse_dictionary(self.vocabulary)
 
     def __call__(self, question: str) -> TermSets:
         """Term sets in the other script than the question's, plus the question's numbers."""

@@ -267,3 +267,30 @@ def test_the_reader_joins_and_the_card_marks_the_span_inside_the_sentence(page, 
     span = first.locator(":scope > .qa-paragraph > mark > mark.qa-span")
     expect(span).to_be_visible()
     expect(span).to_contain_text("3500 Yuan")
+
+
+# Draws two of an element's Chinese characters and U+E000 (Private Use Area: no font has it, so it is
+# drawn as the missing-glyph box) in the element's own font, and counts the pixels that differ.
+_GLYPHS_JS = """(el, chars) => {
+  const style = getComputedStyle(el);
+  const canvas = document.createElement('canvas');
+  canvas.width = canvas.height = 48;
+  const g = canvas.getContext('2d', {willReadFrequently: true});
+  g.font = `${style.fontStyle} ${style.fontWeight} 32px ${style.fontFamily}`;
+  const ink = ch => { g.clearRect(0, 0, 48, 48); g.fillText(ch, 4, 38); return g.getImageData(0, 0, 48, 48).data; };
+  const differ = (a, b) => { let n = 0; for (let i = 3; i < a.length; i += 4) n += a[i] !== b[i]; return n; };
+  const box = ink('\\uE000');
+  const [a, b] = Array.from(chars).map(ink);
+  return {font: g.font, fromBox: [differ(a, box), differ(b, box)], fromEachOther: differ(a, b)};
+}"""
+
+
+def test_chinese_question_is_drawn_with_a_cjk_font_not_empty_boxes(page, tmp_path):
+    """Without a CJK font (Debian's fonts-noto-cjk, `make chromium`) Chinese shows as empty boxes."""
+    question = "兵团的贫困线是多少？"
+    ask(page, question)
+    head = page.locator("#citations .qa-cards-head i").first
+    assert head.inner_text() == question
+    page.screenshot(path=str(tmp_path / "chinese.png"))
+    drawn = head.evaluate(_GLYPHS_JS, "贫困")
+    assert min(drawn["fromBox"]) > 30 and drawn["fromEachOther"] > 30, drawn

@@ -61,6 +61,31 @@ def test_self_contained_question_is_searched_as_asked():
     assert needs_context("Who paid for them?") and needs_context("它是多少？")
 
 
+@pytest.mark.parametrize("question, earlier", [
+    ("兵团的扶贫标准是多少？", "Which farms were chosen as pilots?"),
+    ("贫困户被搬迁到了哪里？", "兵团的贫困线是多少？"),
+    ("Which farms were chosen as pilots?", "兵团的扶贫标准是多少？"),
+])
+def test_self_contained_chinese_question_is_searched_as_asked(question, earlier):
+    assert resolve(question, [earlier]) == question
+
+
+@pytest.mark.parametrize("question, earlier, topic", [
+    ("那贫困人口有多少？", "兵团的贫困线是多少？", "贫困线"),  # 那 points back
+    ("多少户？", "易地扶贫搬迁搬了多少户？", "搬迁"),  # one word: too short to stand alone
+    ("一共多少钱？", "对口援疆资金建了多少个援助项目？", "援疆"),
+])
+def test_chinese_follow_up_gets_the_earlier_topic(question, earlier, topic):
+    searched = resolve(question, [earlier])
+    assert searched.startswith(question) and topic in searched.removeprefix(question)
+
+
+def test_chinese_question_after_an_english_one_is_answered_as_asked(seed_qa):
+    a = seed_qa.ask("兵团的扶贫标准是多少？", ["Which farms were chosen as pilots?"])
+    assert a.searched == a.question  # no "Searched for: … (farms chosen pilots)" line
+    assert a.hits[0].passage.section == "Poverty line" and "3500" in a.hits[0].highlight
+
+
 def test_chinese_question_about_english_report(seed_qa):
     a = seed_qa.ask("兵团确定的贫困线是多少？")
     assert a.hits[0].passage.section == "Poverty line"
