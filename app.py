@@ -1,9 +1,9 @@
 """Report QA chat app: `python app.py` opens http://127.0.0.1:7860 on the reports in corpus/.
 
 Flags (or environment): --host (QA_HOST, default 127.0.0.1), --port (QA_PORT, 7860), --corpus
-(QA_CORPUS), --index (QA_INDEX), --model (QA_MODEL), --no-reader (QA_READER=0), --judgments (QA_JUDGMENTS),
+(QA_CORPUS), --index (QA_INDEX), --model (QA_MODEL), --reader (QA_READER=1), --judgments (QA_JUDGMENTS),
 --auth user:pass (QA_AUTH). The index is opened (or built) in the background while the page shows
-progress; the reader model loads after it, and answers are checked by it from the moment it is there.
+progress; with --reader the reader model loads after it, and answers are checked by it from the moment it is there.
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-cross-lingual", dest="cross_lingual", action="store_false",
                    default=env("QA_CROSS_LINGUAL", "1") != "0",
                    help="no multilingual (USE) vectors for questions in another language (as `python -m qa`)")
-    p.add_argument("--no-reader", dest="reader", action="store_false", default=env("QA_READER", "1") != "0",
-                   help="answer without the reader model (it checks that a passage answers and quotes the span)")
+    p.add_argument("--reader", dest="reader", action="store_true", default=env("QA_READER", "0") == "1",
+                   help="check answers with the reader model and quote the answer span (docs/reader.md)")
+    p.add_argument("--no-reader", dest="reader", action="store_false", help="answer without the reader (default)")
     p.add_argument("--judgments", type=Path, default=None,
                    help="file for the users' one-click judgments (default: <corpus>/user-questions.jsonl)")
     p.add_argument("--auth", default=env("QA_AUTH"), metavar="USER:PASS", help="require this login")

@@ -59,7 +59,7 @@ def batch_bench(corpus: Path, index: Path, questions: list[dict], n: int = 100) 
                     for i in range(n))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "qa", "ask", "--json", "-q", "--corpus", str(corpus),
+    proc = subprocess.run([sys.executable, "-m", "qa", "ask", "--json", "-q", "--reader", "--corpus", str(corpus),
                            "--index", str(index), "-"], input=lines, capture_output=True, text=True, env=env,
                           cwd=Path(__file__).resolve().parents[1])
     wall = time.perf_counter() - t0
@@ -68,7 +68,7 @@ def batch_bench(corpus: Path, index: Path, questions: list[dict], n: int = 100) 
             "read": sum(a.get("reader") == "on" for a in answers), "returncode": proc.returncode}
 
 
-def run_reader_bench(qa, corpus: Path, index: Path, runtimes: list[str], limit: int = 40) -> dict:
+def run_reader_bench(qa, corpus: Path, index: Path, runtimes: list[str], limit: int = 20) -> dict:
     questions = _questions(corpus)[:limit]
     out = {"runtimes": [runtime_bench(qa, questions, r) for r in runtimes]}
     out["batch"] = batch_bench(corpus, index, _questions(corpus))

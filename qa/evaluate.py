@@ -57,6 +57,7 @@ class QuestionResult:
     shown: str | None = None
     span_ok: bool | None = None  # answerable only: `shown` contains the expected answer
     reasons: tuple[str, ...] = ()  # the judging rules that fired
+    source: str = ""  # the question file
 
     @property
     def chinese(self) -> bool:
@@ -91,7 +92,7 @@ def score_answer(q: Question, answer, mode: str, ms: float) -> QuestionResult:
         top.highlight if top else "", answer.abstained, highlight_ok,
         first_relevant_rank(ranked, relevant) if relevant else None,
         ranking_metrics(ranked, relevant) if q.answerable else {}, round(ms, 2),
-        top.confidence if top else "", shown, span_ok, tuple(getattr(answer, "reasons", ())))
+        top.confidence if top else "", shown, span_ok, tuple(getattr(answer, "reasons", ())), q.source)
 
 
 def summarise(results: list[QuestionResult]) -> dict[str, float | None]:
@@ -178,6 +179,12 @@ class EvalReport:
 
     def by_type(self, mode: str) -> dict[str, dict[str, float | None]]:
         return {t: summarise([r for r in self.results[mode] if r.type == t]) for t in self.types()}
+
+    def sources(self) -> list[str]:
+        return list(dict.fromkeys(r.source for rs in self.results.values() for r in rs if r.source))
+
+    def by_source(self, mode: str) -> dict[str, dict[str, float | None]]:
+        return {s: summarise([r for r in self.results[mode] if r.source == s]) for s in self.sources()}
 
     def failures(self, mode: str) -> list[QuestionResult]:
         return [r for r in self.results[mode] if r.failed]

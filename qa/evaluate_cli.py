@@ -76,7 +76,8 @@ def _run_questions(args, modes: list[str]) -> int:
         questions = [q for q in questions if tuning_half(q.id) == args.half]
     from qa.evaluate import READER
 
-    qa = _open(args, reader=any(m.endswith(READER) for m in modes))
+    args.reader = any(m.endswith(READER) for m in modes)  # asking for "hybrid+reader" turns the reader on
+    qa = _open(args, reader=args.reader)
     if (qa.reader is None or qa.reader.state != "on") and any(m.endswith(READER) for m in modes):
         print("warning: the reader is off; the +reader modes are left out", file=sys.stderr)
         modes = [m for m in modes if not m.endswith(READER)] or ["hybrid"]

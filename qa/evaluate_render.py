@@ -90,6 +90,19 @@ def _short(text: str, n: int = 140) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+SOURCE_ROWS = ("questions", "Hit@1 English", "Hit@1 Chinese", "answer in highlight", "answer in span",
+               "span words (median)", "abstention recall", "abstained (answerable)", "strong matches right",
+               "median ms", "p95 ms")
+
+
+def source_table(report) -> str:
+    """One column per question file and mode, when several files were evaluated together."""
+    cols = [(src, m) for src in report.sources() for m in report.modes]
+    sums = {m: report.by_source(m) for m in report.modes}
+    heads = [f"{src.removesuffix('.questions.jsonl')} {m}" for src, m in cols]
+    return table(["metric", *heads], [[row, *(fmt(row, sums[m][src][row]) for src, m in cols)] for row in SOURCE_ROWS])
+
+
 def report_markdown(report, failures: int | None = 30) -> str:
     meta = report.meta
     head = f"Questions: {meta.get('questions', '?')}"
@@ -99,6 +112,8 @@ def report_markdown(report, failures: int | None = 30) -> str:
     parts = [head, "", "### Overall (ranking metrics over answerable questions)", "", overall_table(report), "",
              "### Per question type", "", type_table(report), "",
              "### Counts and 95 % intervals (Wilson)", "", interval_table(report)]
+    if len(report.sources()) > 1:
+        parts += ["", "### Per question set", "", source_table(report)]
     for mode in report.modes:
         lines = failure_lines(report, mode, failures)
         parts += ["", f"### Failures — {mode} ({len(report.failures(mode))})", ""]

@@ -26,8 +26,6 @@ def apply_readings(hits: list[Hit], readings: list[Reading | None], cutoff: floa
         changes: dict = {"answers": answers, "reader_score": r.score}
         if not answers and h.confidence == "strong":
             changes["confidence"] = "possible"
-        if answers and h.confidence == "weak":
-            changes["confidence"] = "possible"
         if answers and r.span_start is not None:
             changes.update(span_start=r.span_start, span_end=r.span_end)
             sent = _sentence_at(h.passage.text, r.span_start, r.span_end)

@@ -11,6 +11,8 @@ Blank lines are skipped. Any other bad line raises QuestionFileInvalid naming th
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ class Question:
     answer: str = ""
     answerable: bool = True
     type: str = "user"
+    source: str = ""  # the question file's name (set when read from a file), for per-set tables
 
     def to_dict(self) -> dict:
         return {"id": self.id, "question": self.question, "history": list(self.history),
@@ -108,6 +111,7 @@ def load_question_files(paths: list[Path]) -> list[Question]:
     ids: set[str] = set()
     for path in paths:
         for q in load_questions(path):
+            q = dataclasses.replace(q, source=Path(path).name)
             if q.id in ids:
                 raise QuestionFileInvalid(f"{path}: id {q.id!r} is also used in another question file")
             ids.add(q.id)

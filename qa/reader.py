@@ -53,9 +53,9 @@ class Reading:
 class ReaderSettings:
     """How the reader is used (chosen on the tuning half; docs/reader.md)."""
 
-    cutoff: float = 0.5  # a passage answers when its reader score is at least this
-    top: int = 3  # how many of the top passages are read
-    neighbours: int = 1  # sentences either side of the highlighted one shown to the reader
+    cutoff: float = 0.1  # a passage answers when its reader score is at least this (tuned: docs/reader.md)
+    top: int = 1  # how many of the top passages are read (each costs about a second on 2 cores)
+    neighbours: int = 0  # sentences either side of the highlighted one shown to the reader
     whole: bool = False  # show the whole paragraph instead
 
 
@@ -93,8 +93,8 @@ def context_of(hit: Hit, neighbours: int = 1, whole: bool = False) -> Context:
     return Context(text[s:e], s)
 
 
-def read(reader: Reader, question: str, hits: list[Hit], *, top: int = 3, cutoff: float = 0.5,
-         neighbours: int = 1, whole: bool = False) -> list[Reading | None]:
+def read(reader: Reader, question: str, hits: list[Hit], *, top: int = 1, cutoff: float = 0.1,
+         neighbours: int = 0, whole: bool = False, counted: bool = True) -> list[Reading | None]:
     """Readings for the first `top` hits (None for the rest: not read). A span is looked for only in
     the first hit the reader accepts (score ≥ `cutoff`): that is the passage the answer quotes."""
     out: list[Reading | None] = [None] * len(hits)
@@ -112,11 +112,32 @@ def read(reader: Reader, question: str, hits: list[Hit], *, top: int = 3, cutoff
         t1 = time.perf_counter()
         found = reader.span(question, contexts[best].text)
         if found is not None and _inside(found, contexts[best].text):
-            s, e = found
+            s, e = with_what_it_counts(contexts[best].text, *found) if counted else found
             base = contexts[best].start
             out[best] = Reading(float(scores[best]), base + s, base + e,
                                 ms=ms + (time.perf_counter() - t1) * 1000)
     return out
+
+
+_NUMBER_ONLY = re.compile(r"^(?:[$¥€£]?\d[\d,.]*(?:st|nd|rd|th|%)?|one|two|three|four|five|six|seven|eight|nine|ten|"
+                          r"eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|\s)+$", re.I)
+_COUNTED_STOP = frozenset("""from to in of for with by at on which that who whom were was are is had have has been as into
+per but than while when where after before during under over between across among through each""".split())
+
+
+def with_what_it_counts(text: str, start: int, end: int, max_words: int = 7) -> tuple[int, int]:
+    """A bare number ("64") is quoted with the words it counts ("64 university students"), up to the
+    next preposition, verb of being or punctuation: the model often stops right after the figure."""
+    if not _NUMBER_ONLY.match(text[start:end]):
+        return start, end
+    pos, words, good = end, 0, end
+    for m in re.finditer(r"[ \t]+([A-Za-z][\w’'-]*)", text[end:]):
+        if m.start() != pos - end or words >= max_words or m.group(1).lower() in _COUNTED_STOP:
+            break
+        pos, words = end + m.end(), words + 1
+        if m.group(1).lower() not in ("and", "or"):
+            good = pos  # never end on a conjunction
+    return start, good
 
 
 def _inside(span, text: str) -> bool:
@@ -256,8 +277,8 @@ class LlamaCppReader:
 
     name = "qwen2.5-coder-0.5b-instruct (llama.cpp Q4_K_M)"
 
-    def __init__(self, gguf: Path, *, threads: int = 2, n_ctx: int = 1024, max_starts: int = 3,
-                 max_span_tokens: int = 24):
+    def __init__(self, gguf: Path, *, threads: int = 2, n_ctx: int = 1024, max_starts: int = 2,
+                 max_span_tokens: int = 20):
         import numpy as np
         from llama_cpp import Llama
 

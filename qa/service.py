@@ -106,7 +106,8 @@ class ReportQA:
             refuse = True
             reasons.append("near-miss")
         reader_state = "off"
-        if read and self.reader is not None and "reader" in rules and hits and not refuse:
+        weak = "threshold" in rules and all(h.confidence == "weak" for h in hits)  # abstains anyway: no need to read
+        if read and self.reader is not None and "reader" in rules and hits and not refuse and not weak:
             readings = self.reader.read(_reader_question(question, searched, cleaned_history), hits)
             reader_state = self.reader.state
             if readings is not None:
@@ -124,8 +125,10 @@ class ReportQA:
         if not refuse and "disagreement" in rules and (split := disagreement(candidates, hits, t)):
             notices.append(split)
             reasons.append("disagreement")
-        threshold = "threshold" in rules and not (hits and hits[0].answers)
-        answer = compose(question, searched, hits, t, mode=mode, notices=notices, refuse=refuse, threshold=threshold)
+        # The retrieval threshold stays in force with the reader: on the check half, letting the reader's
+        # "answers" override it answered one more unanswerable question (docs/reader.md).
+        answer = compose(question, searched, hits, t, mode=mode, notices=notices, refuse=refuse,
+                         threshold="threshold" in rules)
         if answer.abstained and not refuse:
             reasons.append("threshold")
         return dataclasses.replace(two_reports(answer, t), reader=reader_state, reasons=tuple(reasons))

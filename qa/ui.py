@@ -36,7 +36,7 @@ def _strings(x) -> bool:
 
 
 def ask_json(holder: QAHolder, question: str, history: list[str] | None = None, k: int = 5,
-             docs: list[str] | None = None, years: str | None = None) -> dict:
+             docs: list[str] | None = None, years: str | None = None, read: bool | None = None) -> dict:
     """`Answer.to_json()` for the question, or {"error": "..."} when it cannot be searched."""
     if history is not None and not _strings(history):
         return {"error": "history must be a list of earlier questions (strings)"}
@@ -45,8 +45,8 @@ def ask_json(holder: QAHolder, question: str, history: list[str] | None = None, 
     if years is not None and not isinstance(years, (str, int)):
         return {"error": 'years must be a year or a range like "2010-2012"'}
     try:
-        return holder.get().ask(question, history or [], k=k, docs=docs,
-                                years=None if years is None else str(years)).to_json()
+        return holder.get().ask(question, history or [], k=k, docs=docs, years=None if years is None else str(years),
+                                read=read is not False).to_json()
     except BadQuestion as e:
         return {"error": str(e)}
 
@@ -72,7 +72,7 @@ def _download(turns: list[dict]) -> str | None:
 def reader_status(slot) -> str:
     """The reader's state in words, for the status line."""
     if slot is None:
-        return "Reader: off (--no-reader)."
+        return "Reader: off (start the app with --reader to check answers and quote the span)."
     if slot.state == "loading":
         return "Reader: loading — answers are not checked by it yet."
     if slot.state == "on":
@@ -248,10 +248,12 @@ def build_ui(qa, *, examples: list[str] | tuple[str, ...] = (), judgments_path: 
         answer_outputs = [question, chat, asked, turns, citations, *judge_btns, judge_none, judge_status, download]
         common = dict(outputs=answer_outputs, api_visibility="private")
         filters = [doc_filter, year_filter]
-        question.submit(respond, [question, chat, asked, turns, *filters], **common)
-        ask_btn.click(respond, [question, chat, asked, turns, *filters], **common)
+        # a question asked while the reader is still checking the previous answer waits for it, not lost
+        asking = dict(common, trigger_mode="always_last")
+        question.submit(respond, [question, chat, asked, turns, *filters], **asking)
+        ask_btn.click(respond, [question, chat, asked, turns, *filters], **asking)
         for b in example_btns:
-            b.click(respond, [b, chat, asked, turns, *filters], **common)
+            b.click(respond, [b, chat, asked, turns, *filters], **asking)
         cleared = [chat, asked, turns, citations, *judge_btns, judge_none, judge_status, download]
         clear_btn.click(clear, None, cleared, api_visibility="private")
         chat.clear(clear, None, cleared, api_visibility="private")  # the chat's own trash button
@@ -264,11 +266,12 @@ def build_ui(qa, *, examples: list[str] | tuple[str, ...] = (), judgments_path: 
                             concurrency_limit=1, concurrency_id="upload", api_visibility="private")
 
         def ask(question: str, history: list[str] | None = None, docs: list[str] | None = None,
-                years: str | None = None) -> dict:
+                years: str | None = None, read: bool | None = None) -> dict:
             """Answer a question, with optional earlier questions of the conversation (oldest first), optionally
-            only from some reports (`docs`: report ids) or years (`years`: "2011" or "2010-2012").
+            only from some reports (`docs`: report ids) or years (`years`: "2011" or "2010-2012"). `read`: false
+            skips the reader (when the app runs it) for a fast answer without the span.
             Returns the JSON object of `python -m qa ask --json`, or {"error": "..."} if it cannot be searched."""
-            return ask_json(holder, question, history, k=k, docs=docs, years=years)
+            return ask_json(holder, question, history, k=k, docs=docs, years=years, read=read)
 
         gr.api(ask, api_name="ask")
     return demo

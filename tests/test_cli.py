@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ROOT, SEED
 
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT), "QA_READER": "1"}
 
 
 def run(args, tmp, stdin=None, timeout=300):
@@ -42,6 +42,20 @@ def test_ask_json_schema(seeded):
     assert p["section"] == "Poverty line" and "3500 Yuan" in p["highlight"]
     src = SEED.read_text(encoding="utf-8")
     assert src[p["start"]:p["end"]] == p["text"]
+    # the reader's verdict per passage (null where not read) and the answer span, with offsets into the report
+    assert j["reader"] == "on" and p["answers"] is True and 0.5 <= p["reader_score"] <= 1
+    assert all(x["answers"] is None and x["reader_score"] is None for x in j["passages"][1:])
+    assert "3500 Yuan" in j["answer_span"] and src[j["answer_start"]:j["answer_end"]] == j["answer_span"]
+
+
+def test_no_reader_flag_and_environment_turn_the_reader_off(seeded):  # (ENV turns it on for this file)
+    r = run(["ask", "What poverty line did the Corps set?", "--json", "-k", "2", "--no-reader"], seeded)
+    j = json.loads(r.stdout)
+    assert j["reader"] == "off" and j["answer_span"] is None and j["passages"][0]["answers"] is None
+    env_off = subprocess.run([sys.executable, "-m", "qa", "ask", "What poverty line did the Corps set?", "--json", "-q",
+                              "--no-cross-lingual", "--corpus", str(seeded / "corpus"), "--index", str(seeded / "index")],
+                             capture_output=True, text=True, env={**ENV, "QA_READER": "0"}, cwd=ROOT, timeout=300)
+    assert json.loads(env_off.stdout)["reader"] == "off"
 
 
 def test_ask_text_output_with_history(seeded):

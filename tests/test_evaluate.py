@@ -136,7 +136,7 @@ def test_cli_eval_end_to_end(small, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(qa.embed, "SentenceTransformerEmbedder", lambda model=None: HashEmbedder())
     _, qfile = small
     corpus, index = qfile.parent, tmp_path / "index"
-    args = ["eval", "--corpus", str(corpus), "--index", str(index), "-q"]
+    args = ["eval", "--corpus", str(corpus), "--index", str(index), "-q", "--no-reader"]  # the reader: test_quality
     assert main(args + ["--mode", MODES[0], "--plot", str(tmp_path / "c.png"), "--run", str(tmp_path / "r.trec")]) == 0
     out = capsys.readouterr().out
     assert "| metric " in out and f"| {MODES[0]} |" in out.splitlines()[4] and "### Per question type" in out

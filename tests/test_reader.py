@@ -39,12 +39,13 @@ def test_an_answering_passage_leads_with_its_span_quoted_from_the_report(fake_qa
     a = fake_qa.ask("How many wells did the county drill?")
     j = a.to_json()
     assert not a.abstained and j["reader"] == "on"
-    assert j["answer_span"] == "417" and a.answer.startswith("417 — ")
+    # the fake reader answers with the bare figure; it is quoted with what it counts
+    assert j["answer_span"] == "417 new wells" and a.answer.startswith("417 new wells — ")
     source = REPORT
-    assert source[j["answer_start"]:j["answer_end"]] == "417"  # offsets into the report's own text
+    assert source[j["answer_start"]:j["answer_end"]] == "417 new wells"  # offsets into the report's own text
     top = j["passages"][0]
     assert top["answers"] is True and top["reader_score"] == 1.0
-    assert top["text"][top["span_start"]:top["span_end"]] == "417"
+    assert top["text"][top["span_start"]:top["span_end"]] == "417 new wells"
     # the highlighted sentence is the one holding the span, and the span lies inside it
     assert top["highlight_start"] <= top["span_start"] < top["span_end"] <= top["highlight_end"]
     assert all(p["answers"] is None for p in j["passages"][3:])  # only the top few are read
@@ -138,6 +139,7 @@ class _WildReader:
                                   min_size=1, max_size=40), min_size=1, max_size=6),
        span=st.one_of(st.none(), st.tuples(st.integers(-50, 300), st.integers(-50, 300))))
 def test_no_quote_ever_falls_outside_its_passage(sentences, span):
+    """Whatever offsets a reader returns, a quote is a non-empty slice of its passage."""
     from qa.types import Hit, Passage
 
     text = ". ".join(sentences)
@@ -194,3 +196,20 @@ def test_the_model_is_the_published_one(real_reader):
 
     meta = json.loads((Path(default_dir()) / "reader.json").read_text())
     assert meta["sha256"] == SHA256
+
+
+@pytest.mark.parametrize("text, figure, quoted", [
+    ("It sent 64 university students to the farms.", "64", "64 university students"),
+    ("It relocated 500 households to Zaozi.", "500", "500 households"),
+    ("It trained 300 junior and senior middle school graduates from needy families.", "300",
+     "300 junior and senior middle school graduates"),
+    ("They built 72 aid projects and 38 roads.", "72", "72 aid projects"),
+    ("The line was 3500 Yuan of income.", "3500 Yuan", "3500 Yuan"),  # not a bare number: kept as it is
+    ("The total was 72.", "72", "72"),
+])
+def test_a_bare_figure_is_quoted_with_what_it_counts(text, figure, quoted):
+    from qa.reader import with_what_it_counts
+
+    s = text.index(figure)
+    a, b = with_what_it_counts(text, s, s + len(figure))
+    assert text[a:b] == quoted
