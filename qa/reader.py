@@ -12,8 +12,9 @@ A `Reader` is anything with `verdicts(question, contexts)` and `span(question, c
   words the passage really holds, and never text it made up.
 - `FakeReader`: rules for fast unit tests.
 
-What it reads (`context_of`): the passage's highlighted sentence with its neighbours, not the whole
-paragraph — measured in docs/reader.md.
+What it reads (`context_of`): by default the top passage's highlighted sentence alone (`ReaderSettings`),
+which beat the sentence with its neighbours on the tuning half; a Chinese question about an English report
+still gets a span quoted from the English passage. Measured in docs/reader.md.
 """
 
 from __future__ import annotations
