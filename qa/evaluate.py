@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from qa.bench import _percentile
 from qa.metrics import RANKING_METRICS, first_relevant_rank, mean, ranking_metrics, write_trec_run
 from qa.questions import Question
 
@@ -118,13 +119,8 @@ def summarise(results: list[QuestionResult]) -> dict[str, float | None]:
     out["Hit@1 English"] = mean(r.metrics["Hit@1"] for r in ans if not r.chinese)
     out["Hit@1 Chinese"] = mean(r.metrics["Hit@1"] for r in ans if r.chinese)
     out["median ms"] = statistics.median(r.ms for r in results) if results else None
-    out["p95 ms"] = percentile([r.ms for r in results], 95) if results else None
+    out["p95 ms"] = _percentile([r.ms for r in results], 0.95) if results else None
     return out
-
-
-def percentile(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, max(0, round(q / 100 * (len(xs) - 1))))]
 
 
 def _hit(r: QuestionResult) -> bool:

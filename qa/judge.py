@@ -45,8 +45,3 @@ def _sentence_at(text: str, start: int, end: int) -> tuple[int, int] | None:
         return None
     return first.start, last.end
 
-
-def promote(hits: list[Hit], index: int) -> list[Hit]:
-    """Move hit `index` to the front and renumber the markers."""
-    order = [hits[index], *hits[:index], *hits[index + 1:]]
-    return [dataclasses.replace(h, rank=i) for i, h in enumerate(order, 1)]

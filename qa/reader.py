@@ -457,7 +457,3 @@ class ReaderSlot:
         with self._lock:
             return read(self._reader, question, hits, top=st.top, cutoff=st.cutoff, neighbours=st.neighbours,
                         whole=st.whole)
-
-    def with_settings(self, **changes) -> "ReaderSlot":
-        self.settings = dataclasses.replace(self.settings, **changes)
-        return self

@@ -20,7 +20,7 @@ from qa.errors import BadQuestion
 from qa.filters import allowed_rows, parse_years
 from qa.index import BuildReport, LoadedIndex, open_index
 from qa.lexical import has_cjk, numbers, tokenize
-from qa.judge import READER_REFUSAL, apply_readings, promote
+from qa.judge import READER_REFUSAL, apply_readings
 from qa.question import clean_question, join_or, named_terms, resolve
 from qa.reader import ReaderSlot
 from qa.retrieve import Retriever
@@ -45,7 +45,6 @@ class ReportQA:
         self.index = index
         self.reader = reader  # None: no reader at all (answers without it)
         self.rules = set(self.RULES)  # the judging rules in force (switched off one by one in experiments)
-        self.rerank = False  # let an accepted lower passage take the first place when the first is rejected
         self.embedder = embedder
         self.thresholds = {**THRESHOLDS, **(thresholds or {})}
         self.build_report = build_report
@@ -113,13 +112,9 @@ class ReportQA:
             if readings is not None:
                 hits = apply_readings(hits, readings, self.reader.settings.cutoff)
                 if hits[0].answers is False:
-                    accepted = next((i for i, h in enumerate(hits) if h.answers), None)
-                    if self.rerank and accepted is not None:
-                        hits = promote(hits, accepted)
-                    else:
-                        notices.append(READER_REFUSAL)
-                        refuse = True
-                        reasons.append("reader")
+                    notices.append(READER_REFUSAL)
+                    refuse = True
+                    reasons.append("reader")
         elif read and self.reader is not None:
             reader_state = self.reader.state
         if not refuse and "disagreement" in rules and (split := disagreement(candidates, hits, t)):
