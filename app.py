@@ -53,10 +53,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def open_report_qa(args: argparse.Namespace, report):
     """Load or build the index (progress reported to the page and as a tqdm bar), then warm the model."""
-    from qa.embed import CrossLingualEmbedder, SentenceTransformerEmbedder
-    from qa.reader import ReaderSlot
-    from qa.service import ReportQA
-    from qa.ui_state import ProgressEmbedder
+    from qa.index.embed import CrossLingualEmbedder, SentenceTransformerEmbedder
+    from qa.answer.reader import ReaderSlot
+    from qa.answer.service import ReportQA
+    from qa.app.state import ProgressEmbedder
 
     report("Checking the index…", None)
     embedder = ProgressEmbedder(SentenceTransformerEmbedder(args.model), report)
@@ -80,9 +80,9 @@ def open_report_qa(args: argparse.Namespace, report):
 
 def build_app(args: argparse.Namespace):
     """The Blocks and the holder opening the reports (not started yet)."""
-    from qa.judgments import PROJECT_ROOT
-    from qa.ui import build_ui
-    from qa.ui_state import QAHolder
+    from qa.app.judgments import PROJECT_ROOT
+    from qa.app.ui import build_ui
+    from qa.app.state import QAHolder
 
     holder = QAHolder(lambda report: open_report_qa(args, report))
     demo = build_ui(holder, examples=EXAMPLES, judgments_path=args.judgments,
@@ -96,9 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "faiss", "faiss.loader", "sentence_transformers", "bm25s", "jieba"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from qa.judgments import JudgmentPathRefused, PROJECT_ROOT, check_path
-    from qa.ui_render import CSS
-    from qa.uploads import MAX_UPLOAD_BYTES
+    from qa.app.judgments import JudgmentPathRefused, PROJECT_ROOT, check_path
+    from qa.app.render import CSS
+    from qa.ingest.uploads import MAX_UPLOAD_BYTES
 
     try:
         check_path(args.judgments, [PROJECT_ROOT, args.corpus, args.index])

@@ -70,15 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reader-runtimes", default="llama.cpp,torch",
                    help="reader runtimes to compare (default llama.cpp,torch; the reader part is skipped with --no-reader)")
 
-    from qa import evaluate_cli  # noqa: F401  (registers `eval` when present)
+    from qa.eval.cli import add_parser as add_eval_parser
 
-    evaluate_cli.add_parser(sub, _common)
+    add_eval_parser(sub, _common, _open)
     return parser
 
 
 def embedders(args):
     """The embedding model and the cross-lingual one (or None) chosen by the flags."""
-    from qa.embed import CrossLingualEmbedder, SentenceTransformerEmbedder
+    from qa.index.embed import CrossLingualEmbedder, SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(args.model), (CrossLingualEmbedder() if args.cross_lingual else None)
 
@@ -88,7 +88,7 @@ def reader_slot(args):
     --no-reader. A missing model or a checksum mismatch is reported and the answers go on without it."""
     if not getattr(args, "reader", False):
         return None
-    from qa.reader import ReaderSlot
+    from qa.answer.reader import ReaderSlot
 
     if not args.quiet:
         print("Loading the reader model…", file=sys.stderr)
@@ -100,7 +100,7 @@ def reader_slot(args):
 
 
 def _open(args, *, reader: bool = True):
-    from qa.service import ReportQA
+    from qa.answer.service import ReportQA
 
     t0 = time.perf_counter()
     embedder, xling = embedders(args)
@@ -112,7 +112,7 @@ def _open(args, *, reader: bool = True):
 
 
 def cmd_index(args) -> int:
-    from qa.index import open_index
+    from qa.index.build import open_index
 
     t0 = time.perf_counter()
     embedder, xling = embedders(args)
@@ -158,14 +158,14 @@ def cmd_ask(args) -> int:
     if args.k < 1:
         print("error: -k must be at least 1", file=sys.stderr)
         return 2
-    from qa.filters import parse_years
+    from qa.search.filters import parse_years
 
     docs = set(args.doc) if args.doc else None
     parse_years(args.year)  # fail fast on a malformed --year, before loading any model
     mode = args.mode
     if args.question == "-":
         return _ask_batch(args, docs)
-    from qa.question import clean_question
+    from qa.search.question import clean_question
 
     clean_question(args.question)  # fail fast on an empty question, before loading any model
     qa = _open(args)
@@ -213,7 +213,7 @@ def _ask_batch(args, docs) -> int:
 
 def cmd_bench(args) -> int:
     if args.scale:
-        from qa import bench_scale
+        from qa.bench import scale as bench_scale
 
         try:
             sizes = bench_scale.parse_sizes(args.sizes)
@@ -222,13 +222,13 @@ def cmd_bench(args) -> int:
             return 2
         print(bench_scale.main(sizes, as_json=args.json))
         return 0
-    from qa.bench import incremental_bench, incremental_markdown, run_bench, to_markdown
+    from qa.bench.speed import incremental_bench, incremental_markdown, run_bench, to_markdown
 
     embedder, xling = embedders(args)
     if args.cold:
-        from qa.bench_cold import app_cold_start, cli_cold_start, cold_markdown
+        from qa.bench.cold import app_cold_start, cli_cold_start, cold_markdown
 
-        from qa.index import open_index
+        from qa.index.build import open_index
 
         open_index(args.corpus, args.index, embedder, xling=xling)  # measure later starts, not the build
         cli, app = cli_cold_start(args.corpus, args.index, xling is not None), app_cold_start(args.corpus, args.index)
@@ -240,8 +240,8 @@ def cmd_bench(args) -> int:
         return 0
     result = run_bench(args.corpus, embedder, xling, repeats=args.repeats)
     if args.reader:
-        from qa.bench_reader import reader_markdown, run_reader_bench
-        from qa.service import ReportQA
+        from qa.bench.reader import reader_markdown, run_reader_bench
+        from qa.answer.service import ReportQA
 
         qa = ReportQA.open(args.corpus, args.index, embedder, xling=xling or False)
         result["reader"] = run_reader_bench(qa, args.corpus, args.index, args.reader_runtimes.split(","))

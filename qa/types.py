@@ -97,7 +97,7 @@ class Hit:
     highlight_start: int  # offsets relative to the passage text
     highlight_end: int
     confidence: str = "weak"  # plain label: strong / possible / weak
-    # The reader's verdict (qa/reader.py): None when this passage was not read.
+    # The reader's verdict (qa/answer/reader.py): None when this passage was not read.
     answers: bool | None = None
     reader_score: float | None = None
     span_start: int | None = None  # the answer span, offsets relative to the passage text
@@ -118,7 +118,7 @@ class Answer:
     notices: tuple[str, ...] = field(default=())
     mode: str = "dense"
     reader: str = "off"  # "on", "off", "loading" or "unavailable: why" — whether the reader checked this answer
-    reasons: tuple[str, ...] = ()  # the judging rules that fired (qa/judge.py), for eval and notices
+    reasons: tuple[str, ...] = ()  # the judging rules that fired (qa/answer/judge.py), for eval and notices
 
     @property
     def span_hit(self) -> Hit | None:

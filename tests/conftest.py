@@ -20,7 +20,7 @@ SEED_ID = "xpcc-poverty-alleviation-2011"
 @pytest.fixture(scope="session")
 def real_embedder():
     """The packaged all-MiniLM-L6-v2, loaded once for the whole session."""
-    from qa.embed import SentenceTransformerEmbedder
+    from qa.index.embed import SentenceTransformerEmbedder
 
     e = SentenceTransformerEmbedder()
     e.encode(["warm up"])
@@ -30,8 +30,8 @@ def real_embedder():
 @pytest.fixture(scope="session")
 def seed_qa(real_embedder, tmp_path_factory):
     """ReportQA over the bundled report with the real model and real FAISS (index in a temp folder)."""
-    from qa.embed import CrossLingualEmbedder
-    from qa.service import ReportQA
+    from qa.index.embed import CrossLingualEmbedder
+    from qa.answer.service import ReportQA
 
     base = tmp_path_factory.mktemp("seed")
     corpus = base / "corpus"
@@ -42,16 +42,16 @@ def seed_qa(real_embedder, tmp_path_factory):
 
 @pytest.fixture
 def fake_embedder():
-    from qa.embed import HashEmbedder
+    from qa.index.embed import HashEmbedder
 
     return HashEmbedder()
 
 
 def hash_retriever(tmp_path: Path, text: str):
     """(index, Retriever) over one report `text`, with the deterministic fake embedder."""
-    from qa.embed import HashEmbedder
-    from qa.index import open_index
-    from qa.retrieve import Retriever
+    from qa.index.embed import HashEmbedder
+    from qa.index.build import open_index
+    from qa.search.retrieve import Retriever
 
     index, _ = open_index(write_corpus(tmp_path / "c", {"r.txt": text}), tmp_path / "i", HashEmbedder())
     return index, Retriever(index, HashEmbedder())
@@ -133,7 +133,7 @@ def app_server(tmp_path_factory):
             time.sleep(0.3)
         yield SimpleNamespace(url=url, corpus=corpus, judgments=judgments, log=log_path, proc=proc)
     finally:
-        from qa.bench_cold import stop_process
+        from qa.bench.cold import stop_process
 
         stop_process(proc)
 

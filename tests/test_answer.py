@@ -1,11 +1,11 @@
-"""`qa.answer`: confidence labels from the calibrated evidence, and the two-model agreement rule."""
+"""`qa.answer.compose`: confidence labels from the calibrated evidence, and the two-model agreement rule."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from qa.answer import THRESHOLDS, compose, disagreement, make_hits
-from qa.retrieve import Candidate
+from qa.answer.compose import THRESHOLDS, compose, disagreement, make_hits
+from qa.search.retrieve import Candidate
 from tests.conftest import hash_retriever
 
 TEXT = "Report\n\n【Wells】 The county drilled 417 wells.\n\n【Roads】 The county built 30 km of roads.\n"

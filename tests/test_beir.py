@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from qa.beir import as_corpus, evaluate_beir, index_folder, load_beir, open_beir_index
-from qa.embed import HashEmbedder
+from qa.eval.beir import as_corpus, evaluate_beir, index_folder, load_beir, open_beir_index
+from qa.index.embed import HashEmbedder
 from qa.errors import BenchmarkInvalid
-from qa.retrieve import MODES
+from qa.search.retrieve import MODES
 
 SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "scifact"
 
@@ -121,17 +121,17 @@ def test_evaluate_every_mode(tmp_path):
 
 
 def test_cli_beir_smoke(tmp_path, monkeypatch, capsys):
-    import qa.embed
+    import qa.index.embed
     from qa.cli import main
 
-    monkeypatch.setattr(qa.embed, "SentenceTransformerEmbedder", lambda model=None: HashEmbedder())
+    monkeypatch.setattr(qa.index.embed, "SentenceTransformerEmbedder", lambda model=None: HashEmbedder())
     folder = write_beir(tmp_path / "tiny")
     args = ["eval", "--beir", str(folder), "--cache", str(tmp_path / "cache"), "-q", "--limit", "2"]
     assert main(args + ["--json", "--mode", MODES[0], "--run", str(tmp_path / "run.trec")]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["queries"] == 2 and list(data["metrics"]) == [MODES[0]]
     assert (tmp_path / "run.trec").read_text().startswith("q1 Q0 d1 1 ")
-    monkeypatch.setattr(qa.embed, "CrossLingualEmbedder", lambda: HashEmbedder())
+    monkeypatch.setattr(qa.index.embed, "CrossLingualEmbedder", lambda: HashEmbedder())
     assert main(args + ["--beir-cross-lingual", "--mode", "hybrid"]) == 0
     assert "| nDCG@10 " in capsys.readouterr().out
     assert index_folder(load_beir(folder, limit=2), "hash-bow-256", tmp_path / "cache", "hash-bow-256").is_dir()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.checks import mismatch, years_mentioned
+from qa.answer.checks import mismatch, years_mentioned
 from qa.types import Hit, Passage
 
 

@@ -1,4 +1,4 @@
-"""`qa.evaluate` and `python -m qa eval`: scoring on hand-made answers, then end to end on a small set."""
+"""`qa.eval.evaluate` and `python -m qa eval`: scoring on hand-made answers, then end to end on a small set."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from qa.evaluate import EvalReport, contains_answer, evaluate, load_report, plot, save_report, score_answer, write_runs
-from qa.questions import Question, load_questions
-from qa.retrieve import MODES
+from qa.eval.evaluate import EvalReport, contains_answer, evaluate, load_report, plot, save_report, score_answer, write_runs
+from qa.eval.questions import Question, load_questions
+from qa.search.retrieve import MODES
 from qa.types import Answer, Hit, Passage
 from tests.conftest import write_corpus
 
@@ -91,7 +91,7 @@ REPORT = ("Annual report 2020\n\n【Water】 The town built 12 wells for the vil
 
 @pytest.fixture
 def small(tmp_path, fake_embedder):
-    from qa.service import ReportQA
+    from qa.answer.service import ReportQA
 
     corpus = write_corpus(tmp_path / "corpus", {"r.txt": REPORT})
     qa = ReportQA.open(corpus, tmp_path / "index", fake_embedder)
@@ -129,11 +129,11 @@ def test_evaluate_every_mode_end_to_end(small, tmp_path):
 
 
 def test_cli_eval_end_to_end(small, tmp_path, monkeypatch, capsys):
-    import qa.embed
+    import qa.index.embed
     from qa.cli import main
-    from qa.embed import HashEmbedder
+    from qa.index.embed import HashEmbedder
 
-    monkeypatch.setattr(qa.embed, "SentenceTransformerEmbedder", lambda model=None: HashEmbedder())
+    monkeypatch.setattr(qa.index.embed, "SentenceTransformerEmbedder", lambda model=None: HashEmbedder())
     _, qfile = small
     corpus, index = qfile.parent, tmp_path / "index"
     args = ["eval", "--corpus", str(corpus), "--index", str(index), "-q", "--no-reader"]  # the reader: test_quality

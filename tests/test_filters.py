@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from qa.filters import BadFilter, allowed_rows, parse_years
+from qa.search.filters import BadFilter, allowed_rows, parse_years
 from qa.types import Passage
 from tests.conftest import ROOT, write_corpus
 
@@ -66,7 +66,7 @@ def test_allowed_rows():
 
 @pytest.fixture(scope="module")
 def yearbooks(real_embedder, tmp_path_factory):
-    from qa.service import ReportQA
+    from qa.answer.service import ReportQA
 
     base = tmp_path_factory.mktemp("yearbooks")
     corpus = write_corpus(base / "corpus", FILES)

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.embed import HashEmbedder
+from qa.index.embed import HashEmbedder
 from qa.errors import BadQuestion
-from qa.index import open_index
-from qa.ingest import load_corpus
-from qa.service import ReportQA
+from qa.index.build import open_index
+from qa.ingest.corpus import load_corpus
+from qa.answer.service import ReportQA
 from qa.types import Answer
 from tests.conftest import SEED, write_corpus
 

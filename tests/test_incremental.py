@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.embed import HashEmbedder
-from qa.index import current_folder, load_index, open_index
-from qa.index_cache import text_keys
-from qa.ingest import file_hashes
+from qa.index.embed import HashEmbedder
+from qa.index.build import current_folder, load_index, open_index
+from qa.index.cache import text_keys
+from qa.ingest.corpus import file_hashes
 from tests.conftest import write_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,8 +166,8 @@ def test_interrupted_incremental_update_keeps_previous_index(tmp_path):
 _KILL_SCRIPT = """
 import sys, time
 from pathlib import Path
-from qa.embed import HashEmbedder
-from qa.index import open_index
+from qa.index.embed import HashEmbedder
+from qa.index.build import open_index
 
 class Slow(HashEmbedder):
     def encode(self, texts, **kw):

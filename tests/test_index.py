@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from qa.embed import HashEmbedder
+from qa.index.embed import HashEmbedder
 from qa.errors import IndexUnusable
-from qa.index import FORMAT_VERSION, current_folder, load_index, open_index
-from qa.ingest import file_hashes
+from qa.index.build import FORMAT_VERSION, current_folder, load_index, open_index
+from qa.ingest.corpus import file_hashes
 from tests.conftest import write_corpus
 
 REPORT = "Annual report 2020\n\n【Water】 The town built 12 wells.\n\n【Roads】 The county paved 30 km of road.\n"
@@ -116,8 +116,8 @@ def test_interrupted_build_leaves_previous_index_usable(tmp_path):
 _KILL_SCRIPT = """
 import sys, time
 from pathlib import Path
-from qa.embed import HashEmbedder
-from qa.index import open_index
+from qa.index.embed import HashEmbedder
+from qa.index.build import open_index
 
 class Slow(HashEmbedder):
     def encode(self, texts, **kw):
@@ -168,7 +168,7 @@ def test_real_model_index_of_seed(seed_qa):
     assert len(m["dropped"]) == 3
     # No unit is longer than the model can read: nothing is lost to truncation.
     tok = seed_qa.embedder.model.tokenizer
-    from qa.units import embedding_text
+    from qa.ingest.units import embedding_text
 
     passages = seed_qa.index.passages
     longest = max(len(tok(embedding_text(passages[u.passage], u))["input_ids"]) for u in seed_qa.index.units)
@@ -178,11 +178,11 @@ def test_real_model_index_of_seed(seed_qa):
 @pytest.mark.parametrize("version, reason", [("UNITS_VERSION", "sentence splitting changed"),
                                              ("INGEST_VERSION", "report parsing changed")])
 def test_changed_parsing_or_splitting_triggers_rebuild(tmp_path, monkeypatch, version, reason):
-    import qa.index
+    import qa.index.build
 
     corpus = write_corpus(tmp_path / "c", {"r.txt": REPORT})
     _open(corpus, tmp_path / "i")
-    monkeypatch.setattr(qa.index, version, getattr(qa.index, version) + 1)
+    monkeypatch.setattr(qa.index.build, version, getattr(qa.index.build, version) + 1)
     _, report = _open(corpus, tmp_path / "i")
     assert report is not None and reason in report.reason
     assert report.reused > 0  # unchanged sentences keep their vectors

@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import SEED, SEED_ID, write_corpus
 from qa.errors import CorpusEmpty
-from qa.ingest import chrome_kind, document_text, find_year, load_corpus, parse_report
+from qa.ingest.corpus import chrome_kind, document_text, find_year, load_corpus, parse_report
 
 SEED_SECTIONS = [
     "Overview",

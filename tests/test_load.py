@@ -14,9 +14,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-
-from qa.bench import _percentile
-
+from qa.eval.metrics import percentile
 
 USERS = 20
 TOTAL = 500
@@ -76,7 +74,7 @@ def test_twenty_users_five_hundred_questions(app_server, app_client):
     with ThreadPoolExecutor(USERS) as pool:
         sent = sum(pool.map(user, range(USERS)))
     wall = time.monotonic() - start
-    p50, p95 = statistics.median(latencies), _percentile(latencies, 0.95)
+    p50, p95 = statistics.median(latencies), percentile(latencies, 0.95)
     print(f"\nload: {USERS} users, {sent} questions in {wall:.1f} s ({sent / wall:.1f} questions/s); "
           f"latency p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms; "
           f"errors {len(errors)}")

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from qa.metrics import (hit_at, metric, ndcg_at, ranking_metrics, recall_at, reciprocal_rank, write_trec_qrels,
+from qa.eval.metrics import (hit_at, metric, ndcg_at, ranking_metrics, recall_at, reciprocal_rank, write_trec_qrels,
                         write_trec_run)
 
 RANKED = ["d1", "d2", "d3", "d4", "d5"]

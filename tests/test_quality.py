@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answer_type import asked_ordinal, expected_type, offers, starts_item
-from qa.evaluate import evaluate
-from qa.questions import load_questions
+from qa.search.answer_type import asked_ordinal, expected_type, offers, starts_item
+from qa.eval.evaluate import evaluate
+from qa.eval.questions import load_questions
 from tests.conftest import ROOT
 
 QUESTIONS = ROOT / "corpus" / "xpcc-poverty-alleviation-2011.questions.jsonl"
@@ -65,8 +65,8 @@ READER_MAX_WRONGLY_ABSTAINED = 0.10
 def reader_qa(seed_qa):
     """The seed ReportQA's index and models with the real reader (a separate object: other tests ask
     `seed_qa` without it)."""
-    from qa.reader import ReaderSlot, load_reader
-    from qa.service import ReportQA
+    from qa.answer.reader import ReaderSlot, load_reader
+    from qa.answer.service import ReportQA
 
     return ReportQA(seed_qa.index, seed_qa.embedder, xling=seed_qa.retriever.xling,
                     reader=ReaderSlot(reader=load_reader()))

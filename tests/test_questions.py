@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from qa.errors import QuestionFileInvalid
-from qa.ingest import load_corpus
-from qa.questions import Question, append_question, check_against_passages, load_questions, question_files
-from qa.sentences import split_sentences
+from qa.ingest.corpus import load_corpus
+from qa.eval.questions import Question, append_question, check_against_passages, load_questions, question_files
+from qa.ingest.sentences import split_sentences
 from tests.conftest import ROOT
 
 SHIPPED = ROOT / "corpus" / "xpcc-poverty-alleviation-2011.questions.jsonl"

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qa.errors import ReaderUnavailable
-from qa.judge import READER_REFUSAL
-from qa.reader import FakeReader, ReaderSlot, read
-from qa.reader_model import join_parts, prepare
+from qa.answer.judge import READER_REFUSAL
+from qa.answer.reader import FakeReader, ReaderSlot, read
+from qa.answer.reader_model import join_parts, prepare
 from tests.conftest import write_corpus
 
 REPORT = """County Water Report 2014
@@ -27,8 +27,8 @@ REPORT = """County Water Report 2014
 
 @pytest.fixture
 def fake_qa(tmp_path):
-    from qa.embed import HashEmbedder
-    from qa.service import ReportQA
+    from qa.index.embed import HashEmbedder
+    from qa.answer.service import ReportQA
 
     corpus = write_corpus(tmp_path / "c", {"water.txt": REPORT})
     return ReportQA.open(corpus, tmp_path / "i", HashEmbedder(), xling=False,
@@ -63,8 +63,8 @@ def test_when_no_top_passage_answers_the_bot_abstains_and_still_lists_them(fake_
 def test_a_passage_the_reader_rejects_is_never_strong(fake_qa):
     import dataclasses
 
-    from qa.judge import apply_readings
-    from qa.reader import Reading
+    from qa.answer.judge import apply_readings
+    from qa.answer.reader import Reading
 
     hits = fake_qa.ask("How many wells did the county drill?", read=False).hits
     strong = [dataclasses.replace(h, confidence="strong") for h in hits]
@@ -79,8 +79,8 @@ def test_no_reader_and_read_false_leave_the_verdict_null(fake_qa):
 
 
 def test_a_reader_that_is_still_loading_is_said_so_and_the_answer_comes_anyway(tmp_path):
-    from qa.embed import HashEmbedder
-    from qa.service import ReportQA
+    from qa.index.embed import HashEmbedder
+    from qa.answer.service import ReportQA
 
     corpus = write_corpus(tmp_path / "c", {"water.txt": REPORT})
     qa = ReportQA.open(corpus, tmp_path / "i", HashEmbedder(), xling=False, reader=ReaderSlot(loader=FakeReader))
@@ -105,8 +105,8 @@ def test_a_checksum_mismatch_is_a_clear_error_and_nothing_is_left_behind(tmp_pat
 
 
 def test_a_broken_model_falls_back_to_answering_without_the_reader(tmp_path):
-    from qa.embed import HashEmbedder
-    from qa.service import ReportQA
+    from qa.index.embed import HashEmbedder
+    from qa.answer.service import ReportQA
 
     def broken():
         raise ReaderUnavailable("the reader model's checksum does not match (got 00…, expected 1d…)")
@@ -167,7 +167,7 @@ PAIRS = [
 
 @pytest.fixture(scope="module")
 def real_reader():
-    from qa.reader import load_reader
+    from qa.answer.reader import load_reader
 
     try:
         return load_reader()
@@ -192,7 +192,7 @@ def test_the_real_readers_span_is_a_slice_of_the_passage_with_the_answer(real_re
 
 
 def test_the_model_is_the_published_one(real_reader):
-    from qa.reader_model import SHA256, default_dir
+    from qa.answer.reader_model import SHA256, default_dir
 
     meta = json.loads((Path(default_dir()) / "reader.json").read_text())
     assert meta["sha256"] == SHA256
@@ -208,7 +208,7 @@ def test_the_model_is_the_published_one(real_reader):
     ("The total was 72.", "72", "72"),
 ])
 def test_a_bare_figure_is_quoted_with_what_it_counts(text, figure, quoted):
-    from qa.reader import with_what_it_counts
+    from qa.answer.reader import with_what_it_counts
 
     s = text.index(figure)
     a, b = with_what_it_counts(text, s, s + len(figure))

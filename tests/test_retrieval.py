@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qa.lexical import LexicalIndex, tokenize
-from qa.question import needs_context, resolve, without_excluded
-from qa.sentences import split_sentences
+from qa.search.lexical import LexicalIndex, tokenize
+from qa.search.question import needs_context, resolve, without_excluded
+from qa.ingest.sentences import split_sentences
 from tests.conftest import hash_retriever
 
 
@@ -163,7 +163,7 @@ def test_words_no_report_uses_shrink_bm25_in_ranking_but_not_the_confidence(tmp_
 def test_second_model_ranks_a_paraphrase_right_and_leaves_the_confidence_alone(seed_qa):
     # No word of "investigators travel … problems" is in the answer sentence ("field research in the three
     # prefectures … difficulties"); MiniLM + BM25 put another section first, e5's cosine added fixes it.
-    from qa.retrieve import Retriever, Weights
+    from qa.search.retrieve import Retriever, Weights
 
     q = "Where did investigators travel to learn about the farms' problems?"
     both = seed_qa.retriever.search(q, k=3)
@@ -177,7 +177,7 @@ def test_second_model_ranks_a_paraphrase_right_and_leaves_the_confidence_alone(s
 
 
 def test_best_passage_is_a_strong_match_only_if_both_models_put_it_first(seed_qa):
-    from qa.answer import THRESHOLDS
+    from qa.answer.compose import THRESHOLDS
 
     q = "Which sources of money did the Corps use besides the special poverty funds?"
     first = seed_qa.retriever.search(q, k=3)[0]
@@ -193,7 +193,7 @@ def test_best_passage_is_a_strong_match_only_if_both_models_put_it_first(seed_qa
 def test_cross_lingual_embedder_hands_out_e5_block_without_copying():
     import numpy as np
 
-    from qa.embed import CrossLingualEmbedder, E5SmallEmbedder
+    from qa.index.embed import CrossLingualEmbedder, E5SmallEmbedder
 
     x = CrossLingualEmbedder()  # models load lazily: nothing is loaded here
     rng = np.random.default_rng(0)

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa import ui_render as r
-from qa.judgments import JudgmentPathRefused, append_judgment, check_path
+from qa.app import render as r
+from qa.app.judgments import JudgmentPathRefused, append_judgment, check_path
 
 PAYLOADS = [
     "<script>alert(1)</script>",
@@ -26,7 +26,7 @@ PAYLOADS = [
     "<style>*{display:none}</style>",
     "&lt;script&gt;alert(1)&lt;/script&gt;",  # already-escaped text must stay text, not become a tag
 ]
-# Our own markup only: these tags, these attributes (see qa/ui_render.py).
+# Our own markup only: these tags, these attributes (see qa/app/render.py).
 ALLOWED_TAGS = {"div", "p", "details", "summary", "b", "i", "span", "mark"}
 ALLOWED_ATTRS = {"class", "data-passage", "id"}
 

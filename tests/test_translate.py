@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.lexical import LexicalIndex, tokenize
-from qa.translate import Translator, zh_to_en
+from qa.search.lexical import LexicalIndex, tokenize
+from qa.search.translate import Translator, zh_to_en
 from tests.conftest import hash_retriever, write_corpus  # hash_retriever: fake embedder, only the dictionary helps
 
 ENGLISH = ("Report\n\n【Relocation】 It relocated 500 households to Zaozi Resettlement Zone.\n\n"
@@ -67,13 +67,13 @@ CORPS_ZH = ("兵团扶贫开发\n\n【减贫成效】 2011年，兵团通过扶�
 
 @pytest.fixture(scope="module")
 def xling():
-    from qa.embed import CrossLingualEmbedder
+    from qa.index.embed import CrossLingualEmbedder
 
     return CrossLingualEmbedder()
 
 
 def _open(tmp_path, files, embedder, xling):
-    from qa.service import ReportQA
+    from qa.answer.service import ReportQA
 
     return ReportQA.open(write_corpus(tmp_path / "corpus", files), tmp_path / "index", embedder, xling=xling)
 

@@ -7,11 +7,11 @@ import re
 
 import pytest
 
-from qa.embed import HashEmbedder
-from qa.judgments import JudgmentPathRefused, append_judgment, check_path
+from qa.index.embed import HashEmbedder
+from qa.app.judgments import JudgmentPathRefused, append_judgment, check_path
 from qa.types import Answer, Hit, Passage
-from qa.ui_state import ProgressEmbedder, QAHolder
-from qa.ui_render import (NOTHING_FOUND, card_html, cards_html, conversation_markdown, esc, highlighted, md_text,
+from qa.app.state import ProgressEmbedder, QAHolder
+from qa.app.render import (NOTHING_FOUND, card_html, cards_html, conversation_markdown, esc, highlighted, md_text,
                           reply_markdown, sources_html)
 
 XSS = '<script>alert(1)</script> <img src=x onerror=alert(1)> <svg onload=alert(1)> <a href="javascript:alert(1)">x</a>'
@@ -151,7 +151,7 @@ def test_judgments_default_to_the_project_folder(tmp_path):
 
 def test_holder_reports_index_build_progress_then_ready(tmp_path):
     from conftest import SEED, write_corpus
-    from qa.service import ReportQA
+    from qa.answer.service import ReportQA
 
     corpus = write_corpus(tmp_path / "corpus", {SEED.name: SEED.read_text(encoding="utf-8")})
     seen = []
@@ -209,15 +209,15 @@ def test_started_app_has_loaded_what_the_first_chinese_question_needs(monkeypatc
     import jieba
 
     import app
-    import qa.embed
-    from qa import translate
+    import qa.index.embed
+    from qa.search import translate
     from tests.conftest import SEED
 
     fresh = jieba.Tokenizer()  # as in a new process: the word list is not loaded yet
     for name, value in (("dt", fresh), ("cut", fresh.cut), ("initialize", fresh.initialize)):
         monkeypatch.setattr(jieba, name, value)
-    monkeypatch.setattr(qa.embed, "SentenceTransformerEmbedder", lambda model=None: HashEmbedder())
-    monkeypatch.setattr(qa.embed, "CrossLingualEmbedder", lambda: HashEmbedder(model_id="hash-xling"))
+    monkeypatch.setattr(qa.index.embed, "SentenceTransformerEmbedder", lambda model=None: HashEmbedder())
+    monkeypatch.setattr(qa.index.embed, "CrossLingualEmbedder", lambda: HashEmbedder(model_id="hash-xling"))
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     shutil.copy(SEED, corpus / SEED.name)

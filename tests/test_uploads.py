@@ -1,4 +1,4 @@
-"""Upload validation (`qa.uploads`): every refusal has a clear reason, nothing lands outside the corpus."""
+"""Upload validation (`qa.ingest.uploads`): every refusal has a clear reason, nothing lands outside the corpus."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.uploads import MAX_UPLOAD_BYTES, UploadRejected, check_upload, safe_name, save_upload
+from qa.ingest.uploads import MAX_UPLOAD_BYTES, UploadRejected, check_upload, safe_name, save_upload
 from tests.conftest import make_report_pdf
 
 GOOD = "Harbour Report 2014\n\n【Ships】 The harbour handled 1,250 ships in 2014.\n"

@@ -1,4 +1,4 @@
-"""qa.vectorstore on small random data: exact equals brute force, approximate recall, save/load with mmap."""
+"""qa.index.vectorstore on small random data: exact equals brute force, approximate recall, save/load with mmap."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from qa import vectorstore as vs
-from qa.bench_scale import synthetic
+from qa.index import vectorstore as vs
+from qa.bench.scale import synthetic
 from tests.conftest import ROOT
 
 
@@ -121,7 +121,7 @@ def test_synthetic_vectors_are_normalised_clustered_and_reproducible():
 
 def test_bench_scale_smoke_via_cli(tmp_path, monkeypatch):
     """`python -m qa bench --scale` at small sizes: the table, the JSON and the plot (not the 10^6 run)."""
-    from qa import bench_scale
+    from qa.bench import scale as bench_scale
 
     monkeypatch.setattr(vs, "EXACT_MAX", 1_500)  # so 3,000 passages exercise the IVF path
     r = bench_scale.run_scale([1_000, 3_000], plot=tmp_path / "scale.png")
@@ -149,7 +149,7 @@ def test_bench_scale_smoke_via_cli(tmp_path, monkeypatch):
                          ids=["flat", "ivf"])
 @pytest.mark.parametrize("keep", [0.5, 0.999])
 def test_truncated_file_raises_instead_of_mapping_garbage(tmp_path, spec, keep):
-    """qa/index.py turns RuntimeError from reading into IndexUnusable (and rebuilds)."""
+    """qa/index/build.py turns RuntimeError from reading into IndexUnusable (and rebuilds)."""
     path = tmp_path / "t.faiss"
     vs.save(vs.build(_unit(2_000, 64, 0), spec), path)
     data = path.read_bytes()
@@ -162,8 +162,8 @@ def test_truncated_file_raises_instead_of_mapping_garbage(tmp_path, spec, keep):
 def test_bench_latency_table_shows_the_second_opinions_cost_beside_the_default(tmp_path):
     """`run_bench` with deterministic embedders: every mode is timed, and with cross-lingual vectors the
     hybrid is timed again without e5's second opinion, so its cost shows against the default in one run."""
-    from qa.bench import run_bench, to_markdown
-    from qa.embed import HashEmbedder
+    from qa.bench.speed import run_bench, to_markdown
+    from qa.index.embed import HashEmbedder
     from tests.conftest import write_corpus
 
     class TwoModelXling(HashEmbedder):  # stands in for CrossLingualEmbedder: one "e5" block

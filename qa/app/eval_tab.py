@@ -1,0 +1,85 @@
+"""The app's Evaluation tab: the shipped question set's table and chart, cached, with a re-run button.
+
+Shows the result `python -m qa eval` (or the button) last saved in `index/eval/last.json` when it still
+matches this index and these question files; "Run the evaluation" runs every retrieval mode again
+with a progress bar and saves the new result and chart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from qa.app.state import QAHolder
+
+
+def _paths(corpus_dir: Path) -> list[Path]:
+    from qa.eval.questions import question_files
+
+    return question_files(corpus_dir)
+
+
+def _chart(index_dir: Path) -> Path:
+    from qa.eval.evaluate import cache_path
+
+    return cache_path(index_dir).with_suffix(".png")
+
+
+def cached_view(holder: QAHolder, corpus_dir: Path, index_dir: Path) -> tuple[str, str | None]:
+    """(Markdown, chart path) of the saved evaluation, or a plain note when there is none for this index."""
+    from qa.eval.evaluate import cache_path, is_current, load_report
+
+    paths = _paths(corpus_dir)
+    if not paths:
+        return f"No question set (`*.questions.jsonl`) in `{corpus_dir}`.", None
+    report = load_report(cache_path(index_dir))
+    if report is None or not holder.wait(0) or not is_current(report, holder.get(), paths):
+        return "No evaluation of this index yet: press **Run the evaluation** (about a minute).", None
+    chart = _chart(index_dir)
+    return report.to_markdown(failures=10), (str(chart) if chart.is_file() else None)
+
+
+def run_view(holder: QAHolder, corpus_dir: Path, index_dir: Path, progress) -> tuple[str, str | None]:
+    from qa.eval.evaluate import cache_path, evaluate, plot, questions_digest, save_report
+    from qa.eval.questions import load_question_files
+    from qa.search.retrieve import MODES
+
+    paths = _paths(corpus_dir)
+    if not paths:
+        return f"No question set (`*.questions.jsonl`) in `{corpus_dir}`.", None
+    qa = holder.get()
+    meta = {"source": ", ".join(str(p) for p in paths), "questions_sha256": questions_digest(paths)}
+    report = evaluate(qa, load_question_files(paths), list(MODES),
+                      progress=lambda done, total, desc: progress(done / max(total, 1), desc=desc), meta=meta)
+    save_report(report, cache_path(index_dir))
+    chart = plot(report, _chart(index_dir))
+    return report.to_markdown(failures=10), str(chart)
+
+
+def add_evaluation_tab(demo: gr.Blocks, holder: QAHolder, corpus_dir: Path, index_dir: Path) -> None:
+    """Call inside `gr.Tabs()`."""
+    with gr.Tab("Evaluation", id="evaluation"):
+        gr.Markdown("Retrieval accuracy on the question set shipped beside the reports "
+                    "(`python -m qa eval` prints the same).")
+        run = gr.Button("Run the evaluation", elem_id="eval-run")
+        chart = gr.Image(label="Recall@k per mode, Hit@1 per type", type="filepath", elem_id="eval-chart",
+                         interactive=False)
+        table = gr.Markdown("", elem_id="eval-table")
+
+    def show():
+        holder.wait(None)
+        try:
+            return cached_view(holder, corpus_dir, index_dir)
+        except RuntimeError as e:  # the reports could not be opened: the status line says why
+            return str(e), None
+
+    def rerun(progress=gr.Progress()):
+        try:
+            return run_view(holder, corpus_dir, index_dir, progress)
+        except RuntimeError as e:
+            return str(e), None
+
+    demo.load(show, None, [table, chart], api_visibility="private")
+    run.click(rerun, None, [table, chart], concurrency_limit=1, concurrency_id="evaluation",
+              api_visibility="private")

@@ -1,0 +1,314 @@
+"""The Gradio chat app: ask, read cited passages, follow up, judge, browse the sources.
+
+`build_ui(qa)` takes a `ReportQA` (or a `QAHolder` still opening one) and returns the Blocks; `app.py`
+launches it. Rendering lives in `qa.app.render` (pure functions, escaped), so this module is wiring.
+Session state: `asked` (earlier questions, for follow-ups) and `turns` (answer dicts, for the cards,
+the judgments and the Markdown download).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+import uuid
+from functools import partial
+from pathlib import Path
+
+import gradio as gr
+
+from qa.errors import BadQuestion
+from qa.app.judgments import append_judgment
+from qa.app.render import (cards_html, conversation_markdown, error_markdown, md_text, reply_markdown,
+                          report_choices, sources_html, upload_markdown)
+from qa.app.state import QAHolder
+from qa.ingest.uploads import UPLOAD_SUFFIXES
+
+log = logging.getLogger(__name__)
+
+MAX_SHOWN_QUESTION = 1000  # longer questions are shortened in the chat bubble (the search cuts them too)
+JUDGE_BUTTONS = 5
+_DOWNLOADS = Path(tempfile.gettempdir()) / "report-qa-downloads"
+
+
+def _strings(x) -> bool:
+    return isinstance(x, list) and all(isinstance(h, str) for h in x)
+
+
+def ask_json(holder: QAHolder, question: str, history: list[str] | None = None, k: int = 5,
+             docs: list[str] | None = None, years: str | None = None, read: bool | None = None) -> dict:
+    """`Answer.to_json()` for the question, or {"error": "..."} when it cannot be searched."""
+    if history is not None and not _strings(history):
+        return {"error": "history must be a list of earlier questions (strings)"}
+    if docs is not None and not _strings(docs):
+        return {"error": "docs must be a list of report ids (strings)"}
+    if years is not None and not isinstance(years, (str, int)):
+        return {"error": 'years must be a year or a range like "2010-2012"'}
+    try:
+        return holder.get().ask(question, history or [], k=k, docs=docs, years=None if years is None else str(years),
+                                read=read is not False).to_json()
+    except BadQuestion as e:
+        return {"error": str(e)}
+
+
+def _shown_question(question: str) -> str:
+    q = question if len(question) <= MAX_SHOWN_QUESTION else (
+        question[:MAX_SHOWN_QUESTION] + f"… ({len(question):,} characters)")
+    return md_text(q) if q.strip() else "*(empty question)*"
+
+
+def _download(turns: list[dict]) -> str | None:
+    if not turns:
+        return None
+    _DOWNLOADS.mkdir(parents=True, exist_ok=True)
+    for old in _DOWNLOADS.glob("report-qa-conversation-*.md"):  # gradio serves its own copy; keep ours brief
+        if time.time() - old.stat().st_mtime > 3600:
+            old.unlink(missing_ok=True)
+    path = _DOWNLOADS / f"report-qa-conversation-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.md"
+    path.write_text(conversation_markdown(turns), encoding="utf-8")
+    return str(path)
+
+
+def reader_status(slot) -> str:
+    """The reader's state in words, for the status line."""
+    if slot is None:
+        return "Reader: off (start the app with --reader to check answers and quote the span)."
+    if slot.state == "loading":
+        return "Reader: loading — answers are not checked by it yet."
+    if slot.state == "on":
+        took = f" (loaded in {slot.seconds:.0f} s)" if slot.seconds else ""
+        return f"Reader: on{took} — answers are checked and the answer span quoted."
+    return f"Reader: off — {md_text(slot.state.removeprefix('unavailable: '))}. Answers are not checked by it."
+
+
+def _judge_updates(answer: dict | None) -> list:
+    n = len(answer["passages"]) if answer and "error" not in answer else 0
+    return [gr.update(visible=i < n) for i in range(JUDGE_BUTTONS)] + [gr.update(visible=n > 0)]
+
+
+def _filter_updates(qa_) -> tuple[dict, str]:
+    docs = [d.__dict__ for d in qa_.index.documents]
+    passages = [p.to_dict() for p in qa_.passages]
+    return gr.update(choices=report_choices(docs, passages)), sources_html(docs, passages)
+
+
+class _Handlers:
+    """What the page's events do, for one app (the service in `holder`); Gradio calls the bound methods."""
+
+    def __init__(self, holder: QAHolder, *, k: int, judgments_path: Path | None, judgments_roots: list[Path] | None,
+                 corpus_dir: Path | None, index_dir: Path | None):
+        self.holder, self.k = holder, k
+        self.judgments_path, self.judgments_roots = judgments_path, judgments_roots
+        self.corpus_dir, self.index_dir = corpus_dir, index_dir
+
+    def respond(self, question: str, chat: list, asked: list[str], turns: list[dict], docs: list[str] | None = None,
+                years: str | None = None):
+        """Two steps: the passages at once (retrieval only), then the reader's verdict and span when
+        the reader is on (it replaces the first reply)."""
+        question = question or ""
+        chat = list(chat or []) + [{"role": "user", "content": _shown_question(question)}]
+        ask = partial(self.holder.get().ask, question, list(asked or []), k=self.k, docs=docs or None,
+                      years=years or None)
+        try:
+            first = ask(read=False).to_json()
+        except BadQuestion as e:
+            answer = {"question": question, "error": str(e)}
+            chat.append({"role": "assistant", "content": error_markdown(str(e))})
+            turns = list(turns or []) + [answer]
+            yield ("", chat, asked, turns, gr.update(), *_judge_updates(None), "", _download(turns))
+            return
+        qa_ = self.holder.get()
+        reading = qa_.reader is not None and qa_.reader.state == "on"
+        contexts = {h["id"]: [p.to_dict() for p in qa_.context(h["id"])] for h in first["passages"]}
+        asked = list(asked or []) + [first["question"]]
+        if reading:
+            draft = reply_markdown(first) + "\n\n*Reading the top passages to check that they answer…*"
+            yield ("", chat + [{"role": "assistant", "content": draft}], asked, list(turns or []),
+                   cards_html(first, contexts), *_judge_updates(None), "", gr.update())
+            answer = ask(read=True).to_json()
+            contexts.update({h["id"]: [p.to_dict() for p in qa_.context(h["id"])] for h in answer["passages"]
+                             if h["id"] not in contexts})
+        else:
+            answer = first if qa_.reader is None else {**first, "reader": qa_.reader.state}
+        chat.append({"role": "assistant", "content": reply_markdown(answer)})
+        turns = list(turns or []) + [answer]
+        yield ("", chat, asked, turns, cards_html(answer, contexts), *_judge_updates(answer), "",
+               _download(turns))
+
+    def judge(self, choice: int | None, turns: list[dict]) -> str:
+        answered = [t for t in turns or [] if "error" not in t]
+        if not answered:
+            return "Ask a question first."
+        last = answered[-1]
+        earlier = [t["question"] for t in answered[:-1]]
+        if choice is None:
+            relevant, answer, answerable = [], "", False
+        else:
+            hit = last["passages"][choice]
+            relevant, answer, answerable = [hit["id"]], hit["highlight"], True
+        try:
+            append_judgment(self.judgments_path, question=last["question"], history=earlier, relevant=relevant,
+                            answerable=answerable, answer=answer, allowed_roots=self.judgments_roots)
+        except (OSError, ValueError) as e:
+            log.warning("judgment not saved: %s", e)
+            return f"Not saved: {md_text(e)}"
+        what = f"[{choice + 1}] answered it" if choice is not None else "none of the passages answered it"
+        return f"Thank you, saved: {what}."
+
+    @staticmethod
+    def clear():
+        return ([], [], [], "", *_judge_updates(None), "", None)
+
+    def wait_ready(self, progress=gr.Progress()):
+        """The page's status line: progress while the index opens, then "Ready", then the reader's
+        state once it has loaded (answers come meanwhile, marked as not checked by it)."""
+        holder = self.holder
+        while not holder.wait(0.3):
+            s = holder.status()
+            progress(s.fraction, desc=s.message)
+        s = holder.status()
+        if s.error:
+            yield f"**{md_text(s.message)}**", "", gr.update()
+            return
+        qa_ = holder.get()
+        report = qa_.build_report
+        built = f" Index rebuilt at start ({md_text(report.reason)}) in {report.seconds:.0f} s." if report else ""
+        ready = f"Ready: {len(qa_.index.documents)} report(s), {len(qa_.passages):,} paragraphs.{built}"
+        choices, sources_ = _filter_updates(qa_)
+        yield f"{ready} {reader_status(qa_.reader)}", sources_, choices
+        if qa_.reader is not None and not qa_.reader.wait(0):
+            while not qa_.reader.wait(0.5):
+                pass
+            yield f"{ready} {reader_status(qa_.reader)}", gr.update(), gr.update()
+
+    def upload(self, files: list[str] | None, progress=gr.Progress()):
+        from qa.app.uploads import add_reports
+
+        pairs = [(Path(f), Path(f).name) for f in files or []]
+        try:
+            lines, changed = add_reports(self.holder, pairs, self.corpus_dir, self.index_dir,
+                                         lambda msg, frac: progress(frac, desc=msg))
+        except Exception as e:  # the files were removed again; the previous index is still in use
+            log.exception("upload failed")
+            lines, changed = [f"The reports could not be indexed ({e}); nothing was added."], False
+        if not changed:
+            return upload_markdown(lines), None, gr.update(), gr.update(), gr.update()
+        qa_ = self.holder.get()
+        status = f"Ready: {len(qa_.index.documents)} report(s), {len(qa_.passages):,} paragraphs."
+        return (upload_markdown(lines), None, *_filter_updates(qa_), status)
+
+
+class _Page:
+    """The page's components, filled in by the layout steps below and wired by `_wire`."""
+
+    def __init__(self) -> None:
+        self.uploader = self.upload_status = None  # no upload box without a corpus folder to write to
+        self.example_btns: list = []
+
+
+def _tools_panel(page: _Page, uploads: bool) -> None:
+    """Filters (reports, years) and, when the app may write to the corpus, the upload box."""
+    with gr.Accordion("Filters and uploads", open=False, elem_id="tools"):
+        with gr.Row():
+            page.doc_filter = gr.Dropdown([], value=[], multiselect=True, label="Only these reports (none = all)",
+                                          elem_id="doc-filter", scale=3)
+            page.year_filter = gr.Textbox(label="Years", placeholder="e.g. 2011 or 2010-2012",
+                                          elem_id="year-filter", max_lines=1, scale=1)
+        if uploads:
+            page.uploader = gr.File(file_count="multiple", type="filepath", elem_id="upload",
+                                    label=f"Add reports ({' '.join(UPLOAD_SUFFIXES)}, up to 20 MB each)")
+            page.upload_status = gr.Markdown("", elem_id="upload-status")
+
+
+def _ask_tab(page: _Page, examples) -> None:
+    """The conversation (left) and the citation cards with the judgment buttons (right)."""
+    with gr.Row():
+        with gr.Column(scale=3):
+            page.chat = gr.Chatbot(elem_id="chat", label="Conversation", height=560,
+                                   buttons=["copy", "copy_all"], latex_delimiters=[],
+                                   feedback_options=None, placeholder="Ask a question about the reports.")
+            page.question = gr.Textbox(elem_id="question", show_label=False, lines=1, max_lines=4,
+                                       placeholder="Ask a question and press Enter", autofocus=True)
+            with gr.Row():
+                page.ask_btn = gr.Button("Ask", variant="primary", elem_id="ask-btn")
+                page.clear_btn = gr.Button("Clear", elem_id="clear-btn")
+                page.download = gr.DownloadButton("Download conversation (.md)", elem_id="download", value=None)
+            if examples:
+                gr.Markdown("**Examples** (click to ask):")
+                with gr.Row():
+                    page.example_btns = [gr.Button(e, size="sm", elem_classes=["qa-example"]) for e in examples]
+        with gr.Column(scale=2):
+            page.citations = gr.HTML("", elem_id="citations", label="Citations")
+            with gr.Row():
+                page.judge_btns = [gr.Button(f"[{i + 1}] answered it", size="sm", visible=False,
+                                             elem_id=f"judge-{i + 1}") for i in range(JUDGE_BUTTONS)]
+                page.judge_none = gr.Button("None answered it", size="sm", visible=False, elem_id="judge-none")
+            page.judge_status = gr.Markdown("", elem_id="judge-status")
+
+
+def _wire(demo: gr.Blocks, page: _Page, on: _Handlers) -> None:
+    """The events: asking (Enter, the button, an example), clearing, judging, the status line, uploads."""
+    p = page
+    answer_outputs = [p.question, p.chat, p.asked, p.turns, p.citations, *p.judge_btns, p.judge_none,
+                      p.judge_status, p.download]
+    common = dict(outputs=answer_outputs, api_visibility="private")
+    filters = [p.doc_filter, p.year_filter]
+    # a question asked while the reader is still checking the previous answer waits for it, not lost
+    asking = dict(common, trigger_mode="always_last")
+    p.question.submit(on.respond, [p.question, p.chat, p.asked, p.turns, *filters], **asking)
+    p.ask_btn.click(on.respond, [p.question, p.chat, p.asked, p.turns, *filters], **asking)
+    for b in p.example_btns:
+        b.click(on.respond, [b, p.chat, p.asked, p.turns, *filters], **asking)
+    cleared = [p.chat, p.asked, p.turns, p.citations, *p.judge_btns, p.judge_none, p.judge_status, p.download]
+    p.clear_btn.click(on.clear, None, cleared, api_visibility="private")
+    p.chat.clear(on.clear, None, cleared, api_visibility="private")  # the chat's own trash button
+    for i, b in enumerate(p.judge_btns):
+        b.click(partial(on.judge, i), [p.turns], [p.judge_status], api_visibility="private")
+    p.judge_none.click(partial(on.judge, None), [p.turns], [p.judge_status], api_visibility="private")
+    demo.load(on.wait_ready, None, [p.status, p.sources, p.doc_filter], concurrency_limit=None,
+              api_visibility="private")
+    if p.uploader is not None:  # one update at a time, in its own queue slot: questions keep being answered
+        p.uploader.upload(on.upload, [p.uploader], [p.upload_status, p.uploader, p.doc_filter, p.sources, p.status],
+                          concurrency_limit=1, concurrency_id="upload", api_visibility="private")
+
+
+def _add_api(holder: QAHolder, k: int) -> None:
+    def ask(question: str, history: list[str] | None = None, docs: list[str] | None = None,
+            years: str | None = None, read: bool | None = None) -> dict:
+        """Answer a question, with optional earlier questions of the conversation (oldest first), optionally
+        only from some reports (`docs`: report ids) or years (`years`: "2011" or "2010-2012"). `read`: false
+        skips the reader (when the app runs it) for a fast answer without the span.
+        Returns the JSON object of `python -m qa ask --json`, or {"error": "..."} if it cannot be searched."""
+        return ask_json(holder, question, history, k=k, docs=docs, years=years, read=read)
+
+    gr.api(ask, api_name="ask")
+
+
+def build_ui(qa, *, examples: list[str] | tuple[str, ...] = (), judgments_path: Path | None = None,
+             judgments_roots: list[Path] | None = None, k: int = 5, title: str = "Report QA",
+             corpus_dir: Path | None = None, index_dir: Path | None = None) -> gr.Blocks:
+    """`corpus_dir` and `index_dir` enable uploads (files are saved into `corpus_dir`)."""
+    holder = QAHolder.of(qa)
+    handlers = _Handlers(holder, k=k, judgments_path=judgments_path, judgments_roots=judgments_roots,
+                         corpus_dir=corpus_dir, index_dir=index_dir)
+    uploads = corpus_dir is not None and index_dir is not None
+    page = _Page()
+    with gr.Blocks(title=title) as demo:
+        gr.Markdown(f"## {md_text(title)}\nAsk about the reports. Every answer is a sentence quoted from "
+                    "a report, with numbered citations you can open.")
+        page.status = gr.Markdown("Opening the reports…", elem_id="status")
+        _tools_panel(page, uploads)
+        page.asked = gr.State([])
+        page.turns = gr.State([])
+        with gr.Tabs():
+            with gr.Tab("Ask", id="ask"):
+                _ask_tab(page, examples)
+            with gr.Tab("Sources", id="sources"):
+                page.sources = gr.HTML("", elem_id="sources")
+            if uploads:
+                from qa.app.eval_tab import add_evaluation_tab
+
+                add_evaluation_tab(demo, holder, Path(corpus_dir), Path(index_dir))
+        _wire(demo, page, handlers)
+        _add_api(holder, k)
+    return demo

@@ -1,0 +1,120 @@
+"""`python -m qa bench --cold`: cold start, split into its parts, and peak memory, each in a new process.
+
+Process start → first answer for the CLI's path (imports, model load, index load, first answer), and
+process start → the chat app serving its page and answering its first API question. The index is built
+beforehand, so these are the costs of every later start; peak memory is the answering process's
+maximum resident set size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+QUESTION = "What poverty line did the Corps set?"
+_CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+t = {"start": time.time()}
+import faiss, numpy, qa.answer.service
+t["imports_qa"] = time.time()
+import sentence_transformers
+t["imports_models"] = time.time()
+from qa.index.embed import CrossLingualEmbedder, SentenceTransformerEmbedder
+e = SentenceTransformerEmbedder(); e.encode(["warm up"])
+x = CrossLingualEmbedder() if sys.argv[3] == "1" else None
+if x: x.encode(["warm up"], query=True)
+t["model_load"] = time.time()
+qa_ = qa.answer.service.ReportQA.open(Path(sys.argv[1]), Path(sys.argv[2]), e, xling=x or False)
+t["index_load"] = time.time()
+qa_.ask(sys.argv[4])
+t["first_answer"] = time.time()
+t["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(t))
+"""
+
+
+def _env() -> dict:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+            "PYTHONPATH": str(ROOT)}
+
+
+def cli_cold_start(corpus: Path, index: Path, cross_lingual: bool = True) -> dict:
+    """Seconds from process start to each step, measured in a fresh interpreter (the second of two runs,
+    so the index already exists and the OS file cache is warm, as for any later start)."""
+    args = [sys.executable, "-c", _CHILD, str(corpus), str(index), "1" if cross_lingual else "0", QUESTION]
+    for _ in range(2):
+        spawned = time.time()
+        out = subprocess.run(args, capture_output=True, text=True, env=_env(), cwd=ROOT, check=True).stdout
+    t = json.loads(out.strip().splitlines()[-1])
+    steps = ["start", "imports_qa", "imports_models", "model_load", "index_load", "first_answer"]
+    split = {f"{b}_s": t[b] - t[a] for a, b in zip(steps, steps[1:])}
+    return {"interpreter_s": t["start"] - spawned, **split, "total_s": t["first_answer"] - spawned,
+            "peak_rss_mb": t["peak_rss_mb"]}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def app_cold_start(corpus: Path, index: Path, timeout: float = 600) -> dict:
+    """Seconds from `python app.py` to its page being served, and to its first answer over the API."""
+    import urllib.request
+
+    from gradio_client import Client
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    spawned = time.time()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), "--corpus", str(corpus),
+                             "--index", str(index)], env=_env(), cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out: dict = {}
+    try:
+        while time.time() - spawned < timeout and "page_s" not in out:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        out["page_s"] = time.time() - spawned
+            except OSError:
+                time.sleep(0.2)
+        client = Client(url, verbose=False)
+        answer = client.predict(QUESTION, None, api_name="/ask")
+        out["first_answer_s"] = time.time() - spawned
+        out["answered"] = bool(answer.get("passages"))
+    finally:
+        stop_process(proc)
+    return out
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM (Gradio ignores SIGINT in non-interactive shells), then SIGKILL if it does not exit."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def cold_markdown(cli: dict, app: dict) -> str:
+    rows = [("interpreter start", cli["interpreter_s"]), ("import qa, faiss, numpy", cli["imports_qa_s"]),
+            ("import sentence_transformers (torch)", cli["imports_models_s"]),
+            ("load the models (first encode)", cli["model_load_s"]), ("load the index (checksums verified)",
+                                                                      cli["index_load_s"]),
+            ("first answer", cli["first_answer_s"]), ("**process start → first answer (CLI path)**", cli["total_s"])]
+    lines = ["| cold start step | seconds |", "|---|---:|"] + [f"| {k} | {v:.2f} |" for k, v in rows]
+    lines += [f"| `python app.py` → page served | {app['page_s']:.2f} |",
+              f"| `python app.py` → first answer over the API (models loaded) | {app['first_answer_s']:.2f} |",
+              "", f"Peak memory (max RSS) of the answering process on the bundled corpus: "
+                  f"{cli['peak_rss_mb']:.0f} MB."]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Index: embed the units and keep them, with the passages, in an index folder with a checked manifest."""

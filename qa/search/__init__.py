@@ -1,0 +1,1 @@
+"""Search: a question → ranked passages (cleaning, follow-ups, translation, BM25, dense, fusion, answer types)."""

@@ -1,0 +1,150 @@
+"""Lexical leg: BM25 (bm25s) over passages, with a tokeniser for English and Chinese.
+
+English words are lower-cased, stop-word filtered and Snowball-stemmed (PyStemmer); runs of CJK
+characters are segmented with jieba, so Chinese questions and Chinese reports score above zero.
+Numbers are normalised ("246,600" → "246600") so figures in a question match figures in the text.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+
+import numpy as np
+
+# English words that name no topic: left out of the BM25 index and of a question's content words.
+STOPWORDS = frozenset("""
+a an the and or but of to in on at by for with from into about as is are was were be been being do does
+did done have has had what which who whom whose when where why how many much more most less least some
+any all each every other than then so such very can could would should will shall may might must this
+that these those there here it its they them their theirs he him his she her hers we us our you your
+i me my not no nor also too just only again further please tell say said give show list explain
+describe know find get got make made set same one ones s t did
+""".split())
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[A-Za-z][A-Za-z'’]*|[\u3400-\u9fff]+")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
+_ZH_STOP = frozenset("的 了 是 在 和 与 及 对 为 有 多少 什么 哪些 哪个 怎么 如何 吗 呢 个 年 其 该 这 那 它 他们 一 共 中 从 到 被 把 就 都 也 还 又 等".split())
+
+
+def has_cjk(text: str) -> bool:
+    return bool(_CJK.search(text))
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=1)
+def _jieba():
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
+def load_segmenter() -> None:
+    """Load jieba's word list now (1–2 s) rather than at the first Chinese text."""
+    _jieba().initialize()
+
+
+def chinese_words(text: str) -> list[str]:
+    """The words (jieba) of a text's CJK runs, less stop words."""
+    return [w for run in _CJK_RUN.findall(text) for w in _jieba().cut(run) if w.strip() and w not in _ZH_STOP]
+
+
+def normalise_number(tok: str) -> str:
+    tok = tok.replace(",", "")
+    return tok[:-2] if tok.endswith(".0") else tok
+
+
+def tokenize(text: str) -> list[str]:
+    """Index terms of a text: stems for English, jieba words for Chinese, normalised numbers."""
+    out: list[str] = []
+    stem = _stemmer().stemWord
+    for m in _TOKEN.finditer(text):
+        tok = m.group(0)
+        if tok[0].isdigit():
+            out.append(normalise_number(tok))
+        elif _CJK.match(tok):
+            out.extend(chinese_words(tok))
+        else:
+            low = tok.lower().strip("'’")
+            if low and low not in STOPWORDS and len(low) > 1:
+                out.append(stem(low.replace("’", "'")))
+    return out
+
+
+def numbers(text: str) -> set[str]:
+    return {normalise_number(t) for t in re.findall(r"\d+(?:[.,]\d+)*", text)}
+
+
+class LexicalIndex:
+    """BM25 over passage texts (with their section and title), plus IDF-weighted term coverage."""
+
+    def __init__(self, texts: list[str], k1: float = 0.9, b: float = 0.4):  # Pyserini BEIR defaults
+        import logging
+
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import
+        self.docs = [tokenize(t) for t in texts]
+        self.bm25 = bm25s.BM25(k1=k1, b=b)
+        self.bm25.index([d or ["\u2205"] for d in self.docs], show_progress=False)
+        n = len(self.docs)
+        df: dict[str, int] = {}
+        for d in self.docs:
+            for t in set(d):
+                df[t] = df.get(t, 0) + 1
+        self.df = df
+        self.idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
+        self.unknown_idf = math.log(1 + (n + 0.5) / 0.5)
+
+    def scores(self, query_tokens: list[str]) -> np.ndarray:
+        known = [t for t in query_tokens if t in self.df]
+        if not known:
+            return np.zeros(len(self.docs), dtype=np.float32)
+        return np.asarray(self.bm25.get_scores(known), dtype=np.float32)
+
+    def set_scores(self, term_sets) -> np.ndarray:
+        """BM25 for a query of alternative-term sets (a translated question, see qa/search/translate.py):
+        each set counts once, by its best-scoring term in each passage."""
+        total = np.zeros(len(self.docs), dtype=np.float32)
+        per = {t: np.asarray(self.bm25.get_scores([t]), dtype=np.float32)
+               for t in {t for s in term_sets for t in s if t in self.df}}
+        for s in term_sets:
+            found = [per[t] for t in s if t in per]
+            if found:
+                total += np.max(found, axis=0)
+        return total
+
+    def set_coverage(self, term_sets, text_tokens, context_tokens=(), context_credit: float = 0.0) -> float:
+        """`coverage` for alternative-term sets: a set is present when any of its terms is, and
+        weighs its rarest term's IDF. A set found only in `context_tokens` (what the text's earlier
+        sentences said: "he", "it" refer back to them) counts `context_credit` of its weight."""
+        if not term_sets:
+            return 0.0
+        present, context = set(text_tokens), set(context_tokens)
+        got = total = 0.0
+        for s in term_sets:
+            w = max(self.idf.get(t, self.unknown_idf) for t in s)
+            total += w
+            if not present.isdisjoint(s):
+                got += w
+            elif context_credit and not context.isdisjoint(s):
+                got += context_credit * w
+        return got / total
+
+    def unknown_share(self, query_tokens: list[str]) -> float:
+        """Share of a query's IDF mass in terms no passage contains (0…1)."""
+        q = set(query_tokens)
+        if not q:
+            return 0.0
+        total = sum(self.idf.get(t, self.unknown_idf) for t in q)
+        return sum(self.unknown_idf for t in q if t not in self.idf) / total
