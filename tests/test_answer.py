@@ -1,10 +1,12 @@
-"""`qa.answer.compose`: confidence labels from the calibrated evidence, and the two-model agreement rule."""
+"""`qa.answer.judge` and `qa.answer.compose`: confidence labels from the calibrated evidence, the two-model
+agreement rule, and the judge's rules in order."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from qa.answer.compose import THRESHOLDS, compose, disagreement, make_hits
+from qa.answer.compose import compose
+from qa.answer.judge import THRESHOLDS, judge_before_reading, make_hits, models_disagree
 from qa.search.retrieve import Candidate
 from tests.conftest import hash_retriever
 
@@ -21,10 +23,28 @@ def test_labels_follow_the_calibrated_evidence_and_the_second_models_agreement(t
     disagree = [replace(first, second_first=False), replace(second, second_first=True)]
     hits = make_hits(index, disagree, t)
     assert [h.confidence for h in hits] == ["possible", "strong"]  # e5 put the other passage first
-    assert "puts [2] first" in disagreement(disagree, hits, t)
-    assert disagreement([first, second], make_hits(index, [first, second], t), t) is None  # no second model
-    assert disagreement([replace(first, second_first=False, fused=0.7)], hits[:1], t) is None  # "possible" anyway
+    assert "puts [2] first" in models_disagree(disagree, hits, t)
+    assert models_disagree([first, second], make_hits(index, [first, second], t), t) is None  # no second model
+    assert models_disagree([replace(first, second_first=False, fused=0.7)], hits[:1], t) is None  # "possible" anyway
     answer = compose("q", "q", hits, t, mode="hybrid")
     assert not answer.abstained and "[2]" in answer.answer  # the passage e5 preferred is shown too
     weak = make_hits(index, [Candidate(0, 0.5, -1, 0.0, second_first=True)], t)
-    assert weak[0].confidence == "weak" and compose("q", "q", weak, t, mode="hybrid").abstained
+    verdict = judge_before_reading("q", weak, mode="hybrid", missing=[])
+    assert weak[0].confidence == "weak" and verdict.reasons == ["threshold"] and verdict.abstains
+    assert compose("q", "q", weak, t, mode="hybrid", abstain=verdict.abstains).abstained
+
+
+def test_the_first_rule_that_abstains_decides_and_says_why(tmp_path):
+    index, _ = hash_retriever(tmp_path, TEXT)
+    t = THRESHOLDS["hybrid"]
+    hits = make_hits(index, [Candidate(0, 1.4, -1, 0.0, fused=0.9)], t)
+    missing = judge_before_reading("How many wells in Gansu?", hits, mode="hybrid", missing=["Gansu"])
+    assert missing.reasons == ["missing"] and missing.notices == ["The reports do not mention Gansu."]
+    acronym = judge_before_reading("How many wells did XPCC drill?", hits, mode="hybrid", missing=["XPCC"])
+    assert acronym.reasons == [] and acronym.notices == ["The reports do not mention XPCC."]  # notice only
+    off = judge_before_reading("How many wells in Gansu?", hits, mode="hybrid", missing=["Gansu"],
+                               rules={"threshold", "near-miss"})
+    assert off.reasons == [] and not off.abstains  # a rule switched off does not fire
+    near = judge_before_reading("How many wells were drilled in 2015?", hits, mode="hybrid", missing=[])
+    assert near.reasons == ["near-miss"] and "2015" in near.notices[0]
+    assert judge_before_reading("q", [], mode="hybrid", missing=[], rules=set()).reasons == ["threshold"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from qa.ingest.sentences import split_sentences
 from qa.search.lexical import LexicalIndex, tokenize
 from qa.search.question import needs_context, resolve, without_excluded
-from qa.ingest.sentences import split_sentences
 from tests.conftest import hash_retriever
 
 
@@ -177,7 +177,7 @@ def test_second_model_ranks_a_paraphrase_right_and_leaves_the_confidence_alone(s
 
 
 def test_best_passage_is_a_strong_match_only_if_both_models_put_it_first(seed_qa):
-    from qa.answer.compose import THRESHOLDS
+    from qa.answer.judge import THRESHOLDS
 
     q = "Which sources of money did the Corps use besides the special poverty funds?"
     first = seed_qa.retriever.search(q, k=3)[0]

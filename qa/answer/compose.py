@@ -1,81 +1,31 @@
-"""Answer: ranked candidates → an extractive answer with citation markers, or an honest abstention."""
+"""Compose: judged hits → an extractive answer with citation markers, or an honest abstention.
+
+The judge (qa/answer/judge.py) has decided whether to answer; composing only words the result. When the
+best passages come from different reports and their highlighted sentences give different figures, the
+answer shows each report's sentence with its citation (`two_reports`), not just one.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import re
 
-from qa.index.build import LoadedIndex
-from qa.search.retrieve import Candidate
+from qa.answer.judge import Thresholds
+from qa.search.lexical import numbers
 from qa.types import Answer, Hit
 
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Score cut-offs on a mode's ranking score (tuned on the tuning half of the shipped set)."""
-
-    answer: float = 0.40  # below: abstain
-    strong: float = 0.55  # at or above: "strong"
-    second_margin: float = 0.06  # a second passage joins the answer if this close to the first
-
-
-# Per mode, and for questions answered across languages (scored by the multilingual model).
-THRESHOLDS = {
-    "dense": Thresholds(0.40, 0.55, 0.06),
-    "bm25": Thresholds(0.99, 2.0, 0.0),  # BM25 is normalised per query: it cannot tell "nothing" apart
-    "hybrid": Thresholds(0.62, 0.85, 0.08),
-    "hybrid-cross": Thresholds(0.60, 0.80, 0.04),
-}
-
-
-def confidence_label(score: float, t: Thresholds) -> str:
-    if score >= t.strong:
-        return "strong"
-    if score >= t.answer:
-        return "possible"
-    return "weak"
-
-
-def make_hits(index: LoadedIndex, candidates: list[Candidate], t: Thresholds) -> list[Hit]:
-    """Hits in ranking order, each labelled from its calibrated evidence. The best passage is called a
-    strong match only if the second model (when there is one) also puts it first: where the two models
-    disagree, the answer is wrong far more often (README, "Confidence labels")."""
-    hits = []
-    for rank, c in enumerate(candidates, 1):
-        p = index.passages[c.row]
-        if c.sentence >= 0:
-            u = index.units[c.sentence]
-            hl, hs, he = u.text, u.start, u.end
-        else:
-            hl, hs, he = p.text, 0, len(p.text)
-        label = "possible" if rank == 1 and _overruled(c, t) else confidence_label(c.evidence, t)
-        hits.append(Hit(p, c.score, rank, hl, hs, he, label))
-    return hits
-
-
-def _overruled(c: Candidate, t: Thresholds) -> bool:
-    """Strong by its score, but the second model puts another passage first."""
-    return c.second_first is False and confidence_label(c.evidence, t) == "strong"
-
-
-def disagreement(candidates: list[Candidate], hits: list[Hit], t: Thresholds) -> str | None:
-    """Why the best passage is not called strong although its score is: the second model puts another
-    passage first. Names that passage's marker when it is among the hits."""
-    if not candidates or not _overruled(candidates[0], t):
-        return None
-    other = next((h for c, h in zip(candidates, hits) if c.second_first), None)
-    where = f"puts [{other.rank}] first" if other else "puts another passage first"
-    return f"The two search models disagree on the best passage: the second one {where}. Compare them before relying on [1]."
+CONFLICT_MARGIN = 0.15  # a passage from another report this close to the best one answers the same question
+_YEAR = re.compile(r"^(19|20)\d\d$")
 
 
 def compose(question: str, searched: str, hits: list[Hit], t: Thresholds, *, mode: str,
-            notices: list[str] | None = None, refuse: bool = False, threshold: bool = True) -> Answer:
+            notices: list[str] | None = None, abstain: bool = False) -> Answer:
     """The answer is the best sentence of the top passage, cited [1]; a close second adds [2].
 
-    Hits come in ranking order; each one's confidence label is from its calibrated evidence score.
-    Abstains (answer None) when no hit reaches the mode's threshold ("weak" all through) or `refuse` is set."""
+    Hits come in ranking order, labelled by the judge. Abstains (answer None) when the judge says so
+    (`abstain`) or there is nothing to answer from; the hits are then all listed as weak matches."""
     notices = list(notices or [])
-    if refuse or not hits or (threshold and all(h.confidence == "weak" for h in hits)):
+    if abstain or not hits:
         notices.append("No passage in the reports answers this question well enough; "
                        "the nearest passages are listed as weak matches.")
         weak = tuple(dataclasses.replace(h, confidence="weak", span_start=None, span_end=None) for h in hits)
@@ -85,3 +35,35 @@ def compose(question: str, searched: str, hits: list[Hit], t: Thresholds, *, mod
     if len(hits) > 1 and hits[1].confidence == "strong" and hits[0].score - hits[1].score <= t.second_margin:
         parts.append(f"{hits[1].highlight} [2]")
     return Answer(question, searched, " ".join(parts), False, tuple(hits), tuple(notices), mode)
+
+
+def _figures(text: str) -> set[str]:
+    """The numbers of a sentence other than years (which tell reports apart, not answers)."""
+    return {n for n in numbers(text) if not _YEAR.match(n)}
+
+
+def two_reports(answer: Answer) -> Answer:
+    """When a passage from another report answers nearly as well as the best one but its highlighted
+    sentence gives different figures, answer with both, each named and cited, and say so."""
+    if answer.abstained or len(answer.hits) < 2:
+        return answer
+    first = answer.hits[0]
+    figures = _figures(first.highlight)
+    asked_years = {int(n) for n in numbers(answer.searched) if _YEAR.match(n)}
+    if not figures:
+        return answer
+    for other in answer.hits[1:]:
+        if other.passage.doc == first.passage.doc or other.confidence == "weak":
+            continue
+        if first.score - other.score > CONFLICT_MARGIN:
+            break
+        if asked_years and other.passage.year not in asked_years:
+            continue  # the question names a year this report is not about
+        theirs = _figures(other.highlight)
+        if theirs and theirs != figures:
+            text = (f"{first.passage.report_label()}: {first.highlight} [{first.rank}]; "
+                    f"{other.passage.report_label()}: {other.highlight} [{other.rank}]")
+            notice = (f"Two reports give different figures: {first.passage.report_label()} [{first.rank}] "
+                      f"and {other.passage.report_label()} [{other.rank}]; both are shown.")
+            return dataclasses.replace(answer, answer=text, notices=(*answer.notices, notice))
+    return answer

@@ -1,43 +1,42 @@
 """The question-answering service: one object the CLI, the UI and the evaluation share.
 
-Filters (`docs`, `years`) restrict the passages a question may be answered from (`qa.search.filters`).
-When the best passages come from different reports and their highlighted sentences give different
-figures, the answer shows each report's sentence with its citation (`two_reports`), not just one.
+`ReportQA.ask` reads top to bottom: resolve (clean the question, fold in a follow-up's topic) → retrieve
+(ranked candidates within the filters) → read (the reader checks the best passage, when it is on and the
+rules that need no model left the question open) → judge (every reason to abstain or lower a label,
+qa/answer/judge.py) → compose (the cited answer, qa/answer/compose.py). Filters (`docs`, `years`) restrict
+the passages a question may be answered from (`qa.search.filters`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from qa.answer.compose import THRESHOLDS, Thresholds, compose, disagreement, make_hits
-from qa.answer.checks import mismatch
-from qa.index.embed import CrossLingualEmbedder, Embedder, SentenceTransformerEmbedder
-from qa.errors import BadQuestion
-from qa.search.filters import allowed_rows, parse_years
-from qa.index.build import BuildReport, LoadedIndex, open_index
-from qa.search.lexical import has_cjk, numbers, tokenize
-from qa.answer.judge import READER_REFUSAL, apply_readings
-from qa.search.question import clean_question, join_or, named_terms, resolve
+from qa.answer import judge
+from qa.answer.compose import compose, two_reports
+from qa.answer.judge import THRESHOLDS, Thresholds, make_hits
 from qa.answer.reader import ReaderSlot
-from qa.search.retrieve import Retriever
+from qa.errors import BadQuestion
+from qa.index.build import BuildReport, LoadedIndex, open_index
+from qa.index.embed import CrossLingualEmbedder, Embedder, SentenceTransformerEmbedder
+from qa.search.filters import allowed_rows, parse_years
+from qa.search.lexical import has_cjk, tokenize
+from qa.search.question import clean_question, named_terms, resolve
+from qa.search.retrieve import Candidate, Retriever
 from qa.search.translate import english_name
 from qa.types import Answer, Passage
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODE = "hybrid"
-CONFLICT_MARGIN = 0.15  # a passage from another report this close to the best one answers the same question
-_YEAR = re.compile(r"^(19|20)\d\d$")
 
 
 class ReportQA:
     """Ask questions about the reports in one index. Build with `ReportQA.open(...)`."""
 
-    RULES = frozenset({"threshold", "missing", "near-miss", "disagreement", "reader"})
+    RULES = judge.RULES
 
     def __init__(self, index: LoadedIndex, embedder: Embedder, *, thresholds: dict[str, Thresholds] | None = None,
                  build_report: BuildReport | None = None, xling: Embedder | None = None,
@@ -54,7 +53,7 @@ class ReportQA:
     @classmethod
     def open(cls, corpus_dir: Path, index_dir: Path, embedder: Embedder | None = None, *,
              progress: bool = False, force: bool = False, xling: Embedder | None | bool = None,
-             reader: ReaderSlot | None = None) -> "ReportQA":
+             reader: ReaderSlot | None = None) -> ReportQA:
         """Load (or build) the index. `xling`: a cross-lingual embedder, None for the default
         (multilingual USE + e5 with the real model, none with an injected test embedder), False for none."""
         if xling is None:
@@ -73,60 +72,44 @@ class ReportQA:
             mode: str = DEFAULT_MODE, docs: Iterable[str] | None = None,
             years: str | tuple[int, int] | None = None, read: bool = True) -> Answer:
         """Answer one question (BadQuestion if it cannot be searched; BadFilter if the filter matches
-        no report). `docs`: document ids to search in; `years`: "2011", "2010-2012" or (2010, 2012)."""
+        no report). `docs`: document ids to search in; `years`: "2011", "2010-2012" or (2010, 2012).
+        `read=False` skips the reader for a fast answer without the span."""
         question, notices = clean_question(question)
-        cleaned_history = []
-        for h in history or []:
-            try:
-                cleaned_history.append(clean_question(h)[0])
-            except BadQuestion:  # an unusable earlier turn is simply ignored
-                continue
-        searched = resolve(question, cleaned_history)
+        earlier = _usable(history)
+        searched = resolve(question, earlier)
+        candidates = self._retrieve(searched, question, k=k, mode=mode, docs=docs, years=years)
+        t = self._thresholds(candidates, mode)
+        hits = make_hits(self.index, candidates, t)
+        verdict = judge.judge_before_reading(question, hits, mode=mode, missing=self.missing_terms(question),
+                                             rules=self.rules)
+        readings, reader_state = self._read(question, searched, earlier, verdict, read)
+        cutoff = self.reader.settings.cutoff if readings is not None else 0.0
+        verdict = judge.judge_after_reading(verdict, readings, cutoff, candidates, t, self.rules)
+        answer = compose(question, searched, verdict.hits, t, mode=mode, notices=[*notices, *verdict.notices],
+                         abstain=verdict.abstains)
+        return dataclasses.replace(two_reports(answer), reader=reader_state, reasons=tuple(verdict.reasons))
+
+    def _retrieve(self, searched: str, question: str, *, k: int, mode: str, docs: Iterable[str] | None,
+                  years: str | tuple[int, int] | None) -> list[Candidate]:
         span = parse_years(years) if isinstance(years, str) or years is None else (min(years), max(years))
         allowed = allowed_rows(self.index.passages, docs, span)
-        candidates = self.retriever.search(searched, k=max(1, min(k, 50)), mode=mode, allowed=allowed,
-                                           focus=question)
+        return self.retriever.search(searched, k=max(1, min(k, 50)), mode=mode, allowed=allowed, focus=question)
+
+    def _thresholds(self, candidates: list[Candidate], mode: str) -> Thresholds:
+        """The mode's thresholds; their cross-lingual variant when the best passage was scored across languages."""
         key = f"{mode}-cross" if candidates and candidates[0].cross else mode
-        t = self.thresholds.get(key, self.thresholds[mode])
-        missing = self.missing_terms(question)
-        if missing:
-            notices.append(f"The reports do not mention {join_or(missing)}.")
-        hits = make_hits(self.index, candidates, t)
-        rules = self.rules
-        reasons: list[str] = []
-        # A question about a year, place or body the reports never name is not answered from them;
-        # an unknown acronym ("XPCC") may just be another name for something the reports describe.
-        refuse = "missing" in rules and mode != "dense" and any(not _is_acronym(m) for m in missing)
-        if refuse:
-            reasons.append("missing")
-        if (not refuse and "near-miss" in rules and mode != "dense" and hits
-                and (why := mismatch(question, hits[0]))):
-            notices.append(why)  # a near miss: the passage is on topic but does not hold the answer
-            refuse = True
-            reasons.append("near-miss")
-        reader_state = "off"
-        weak = "threshold" in rules and all(h.confidence == "weak" for h in hits)  # abstains anyway: no need to read
-        if read and self.reader is not None and "reader" in rules and hits and not refuse and not weak:
-            readings = self.reader.read(_reader_question(question, searched, cleaned_history), hits)
-            reader_state = self.reader.state
-            if readings is not None:
-                hits = apply_readings(hits, readings, self.reader.settings.cutoff)
-                if hits[0].answers is False:
-                    notices.append(READER_REFUSAL)
-                    refuse = True
-                    reasons.append("reader")
-        elif read and self.reader is not None:
-            reader_state = self.reader.state
-        if not refuse and "disagreement" in rules and (split := disagreement(candidates, hits, t)):
-            notices.append(split)
-            reasons.append("disagreement")
-        # The retrieval threshold stays in force with the reader: on the check half, letting the reader's
-        # "answers" override it answered one more unanswerable question (docs/reader.md).
-        answer = compose(question, searched, hits, t, mode=mode, notices=notices, refuse=refuse,
-                         threshold="threshold" in rules)
-        if answer.abstained and not refuse:
-            reasons.append("threshold")
-        return dataclasses.replace(two_reports(answer, t), reader=reader_state, reasons=tuple(reasons))
+        return self.thresholds.get(key, self.thresholds[mode])
+
+    def _read(self, question: str, searched: str, earlier: list[str], verdict: judge.Verdict,
+              read: bool) -> tuple[list | None, str]:
+        """The reader's readings of the hits (None when not read) and its state for the answer ("off"
+        without a reader or with `read=False`)."""
+        if not read or self.reader is None:
+            return None, "off"
+        if not judge.worth_reading(verdict, self.rules):
+            return None, self.reader.state
+        readings = self.reader.read(_reader_question(question, searched, earlier), verdict.hits)
+        return readings, self.reader.state
 
     def missing_terms(self, question: str) -> list[str]:
         """Names and years in the question that appear nowhere in the reports, in either script: "Gansu"
@@ -158,37 +141,12 @@ def _reader_question(question: str, searched: str, history: list[str]) -> str:
     return f"{history[-1]} {question}"
 
 
-def _figures(text: str) -> set[str]:
-    """The numbers of a sentence other than years (which tell reports apart, not answers)."""
-    return {n for n in numbers(text) if not _YEAR.match(n)}
-
-
-def two_reports(answer: Answer, t: Thresholds) -> Answer:
-    """When a passage from another report answers nearly as well as the best one but its highlighted
-    sentence gives different figures, answer with both, each named and cited, and say so."""
-    if answer.abstained or len(answer.hits) < 2:
-        return answer
-    first = answer.hits[0]
-    figures = _figures(first.highlight)
-    asked_years = {int(n) for n in numbers(answer.searched) if _YEAR.match(n)}
-    if not figures:
-        return answer
-    for other in answer.hits[1:]:
-        if other.passage.doc == first.passage.doc or other.confidence == "weak":
+def _usable(history: list[str] | None) -> list[str]:
+    """The earlier questions, cleaned; an unusable earlier turn is simply ignored."""
+    out = []
+    for h in history or []:
+        try:
+            out.append(clean_question(h)[0])
+        except BadQuestion:
             continue
-        if first.score - other.score > CONFLICT_MARGIN:
-            break
-        if asked_years and other.passage.year not in asked_years:
-            continue  # the question names a year this report is not about
-        theirs = _figures(other.highlight)
-        if theirs and theirs != figures:
-            text = (f"{first.passage.report_label()}: {first.highlight} [{first.rank}]; "
-                    f"{other.passage.report_label()}: {other.highlight} [{other.rank}]")
-            notice = (f"Two reports give different figures: {first.passage.report_label()} [{first.rank}] "
-                      f"and {other.passage.report_label()} [{other.rank}]; both are shown.")
-            return dataclasses.replace(answer, answer=text, notices=(*answer.notices, notice))
-    return answer
-
-
-def _is_acronym(term: str) -> bool:
-    return term.isupper() and term.isalpha() and len(term) <= 6
+    return out
