@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make run    set up and open the chat app on the bundled corpus (http://127.0.0.1:7860)
-#   make test   set up and run the test suite (installs Debian's chromium and CJK fonts for the browser tests)
+#   make test   set up, lint (ruff, settings in pyproject.toml) and run the test suite (installs Debian's
+#               chromium and CJK fonts for the browser tests)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -18,6 +19,7 @@ run: $(VENV)/.runtime
 	$(BIN)/python app.py
 
 test: $(VENV)/.dev chromium
+	$(BIN)/ruff check qa tests app.py
 	$(BIN)/python -m pytest
 
 setup: $(VENV)/.runtime

@@ -53,10 +53,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def open_report_qa(args: argparse.Namespace, report):
     """Load or build the index (progress reported to the page and as a tqdm bar), then warm the model."""
-    from qa.index.embed import CrossLingualEmbedder, SentenceTransformerEmbedder
     from qa.answer.reader import ReaderSlot
     from qa.answer.service import ReportQA
     from qa.app.state import ProgressEmbedder
+    from qa.index.embed import CrossLingualEmbedder, SentenceTransformerEmbedder
 
     report("Checking the index…", None)
     embedder = ProgressEmbedder(SentenceTransformerEmbedder(args.model), report)
@@ -81,8 +81,8 @@ def open_report_qa(args: argparse.Namespace, report):
 def build_app(args: argparse.Namespace):
     """The Blocks and the holder opening the reports (not started yet)."""
     from qa.app.judgments import PROJECT_ROOT
-    from qa.app.ui import build_ui
     from qa.app.state import QAHolder
+    from qa.app.ui import build_ui
 
     holder = QAHolder(lambda report: open_report_qa(args, report))
     demo = build_ui(holder, examples=EXAMPLES, judgments_path=args.judgments,
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "faiss", "faiss.loader", "sentence_transformers", "bm25s", "jieba"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from qa.app.judgments import JudgmentPathRefused, PROJECT_ROOT, check_path
+    from qa.app.judgments import PROJECT_ROOT, JudgmentPathRefused, check_path
     from qa.app.render import CSS
     from qa.ingest.uploads import MAX_UPLOAD_BYTES
 

@@ -227,7 +227,6 @@ def cmd_bench(args) -> int:
     embedder, xling = embedders(args)
     if args.cold:
         from qa.bench.cold import app_cold_start, cli_cold_start, cold_markdown
-
         from qa.index.build import open_index
 
         open_index(args.corpus, args.index, embedder, xling=xling)  # measure later starts, not the build
@@ -240,8 +239,8 @@ def cmd_bench(args) -> int:
         return 0
     result = run_bench(args.corpus, embedder, xling, repeats=args.repeats)
     if args.reader:
-        from qa.bench.reader import reader_markdown, run_reader_bench
         from qa.answer.service import ReportQA
+        from qa.bench.reader import reader_markdown, run_reader_bench
 
         qa = ReportQA.open(args.corpus, args.index, embedder, xling=xling or False)
         result["reader"] = run_reader_bench(qa, args.corpus, args.index, args.reader_runtimes.split(","))

@@ -27,7 +27,7 @@ class Passage:
         return asdict(self)
 
     @staticmethod
-    def from_dict(d: dict) -> "Passage":
+    def from_dict(d: dict) -> Passage:
         return Passage(**{k: d[k] for k in Passage.__dataclass_fields__ if k in d})
 
     def report_label(self) -> str:

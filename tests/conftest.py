@@ -30,8 +30,8 @@ def real_embedder():
 @pytest.fixture(scope="session")
 def seed_qa(real_embedder, tmp_path_factory):
     """ReportQA over the bundled report with the real model and real FAISS (index in a temp folder)."""
-    from qa.index.embed import CrossLingualEmbedder
     from qa.answer.service import ReportQA
+    from qa.index.embed import CrossLingualEmbedder
 
     base = tmp_path_factory.mktemp("seed")
     corpus = base / "corpus"
@@ -49,8 +49,8 @@ def fake_embedder():
 
 def hash_retriever(tmp_path: Path, text: str):
     """(index, Retriever) over one report `text`, with the deterministic fake embedder."""
-    from qa.index.embed import HashEmbedder
     from qa.index.build import open_index
+    from qa.index.embed import HashEmbedder
     from qa.search.retrieve import Retriever
 
     index, _ = open_index(write_corpus(tmp_path / "c", {"r.txt": text}), tmp_path / "i", HashEmbedder())

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from qa.errors import BenchmarkInvalid
 from qa.eval.beir import as_corpus, evaluate_beir, index_folder, load_beir, open_beir_index
 from qa.index.embed import HashEmbedder
-from qa.errors import BenchmarkInvalid
 from qa.search.retrieve import MODES
 
 SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "scifact"

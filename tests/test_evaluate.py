@@ -6,7 +6,16 @@ import json
 
 import pytest
 
-from qa.eval.evaluate import EvalReport, contains_answer, evaluate, load_report, plot, save_report, score_answer, write_runs
+from qa.eval.evaluate import (
+    EvalReport,
+    contains_answer,
+    evaluate,
+    load_report,
+    plot,
+    save_report,
+    score_answer,
+    write_runs,
+)
 from qa.eval.questions import Question, load_questions
 from qa.search.retrieve import MODES
 from qa.types import Answer, Hit, Passage
@@ -23,7 +32,8 @@ def _answer(ids, highlight="", abstained=False, label="possible"):
 
 def _report():
     qs = [
-        (Question("a", "How many wells?", (), ("r#1",), "12 wells", True, "numeric"), _answer([1, 2], "It built 12 Wells.", label="strong")),
+        (Question("a", "How many wells?", (), ("r#1",), "12 wells", True, "numeric"),
+         _answer([1, 2], "It built 12 Wells.", label="strong")),
         (Question("b", "Roads?", (), ("r#2",), "30 km", True, "numeric"), _answer([3, 2, 1], "Other.")),
         (Question("c", "道路有多长？", (), ("r#3",), "30 km", True, "chinese"), _answer([4, 1], "none", abstained=True)),
         (Question("u", "Tibet?", (), (), "", False, "unanswerable"), _answer([1], abstained=True)),

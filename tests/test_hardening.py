@@ -15,14 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.index.embed import HashEmbedder
+from qa.answer.service import ReportQA
 from qa.errors import BadQuestion
 from qa.index.build import open_index
+from qa.index.embed import HashEmbedder
 from qa.ingest.corpus import load_corpus
-from qa.answer.service import ReportQA
 from qa.types import Answer
 from tests.conftest import SEED, write_corpus
-
 
 GOOD = "Water report 2020\n\n【Wells】 The town of Alder built 12 wells for clean water in 2020.\n"
 PAYLOADS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "<svg onload=alert(1)>",

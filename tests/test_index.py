@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.index.embed import HashEmbedder
 from qa.errors import IndexUnusable
 from qa.index.build import FORMAT_VERSION, current_folder, load_index, open_index
+from qa.index.embed import HashEmbedder
 from qa.ingest.corpus import file_hashes
 from tests.conftest import write_corpus
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
 import pytest
 
-from tests.conftest import SEED, SEED_ID, write_corpus
 from qa.errors import CorpusEmpty
 from qa.ingest.corpus import chrome_kind, document_text, find_year, load_corpus, parse_report
+from tests.conftest import SEED, SEED_ID, write_corpus
 
 SEED_SECTIONS = [
     "Overview",

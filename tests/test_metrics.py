@@ -7,8 +7,16 @@ import random
 
 import pytest
 
-from qa.eval.metrics import (hit_at, metric, ndcg_at, ranking_metrics, recall_at, reciprocal_rank, write_trec_qrels,
-                        write_trec_run)
+from qa.eval.metrics import (
+    hit_at,
+    metric,
+    ndcg_at,
+    ranking_metrics,
+    recall_at,
+    reciprocal_rank,
+    write_trec_qrels,
+    write_trec_run,
+)
 
 RANKED = ["d1", "d2", "d3", "d4", "d5"]
 

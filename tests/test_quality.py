@@ -6,12 +6,11 @@ that makes retrieval worse fails here; the README's targets that are not yet met
 
 from __future__ import annotations
 
-
 import pytest
 
-from qa.search.answer_type import asked_ordinal, expected_type, offers, starts_item
 from qa.eval.evaluate import evaluate
 from qa.eval.questions import load_questions
+from qa.search.answer_type import asked_ordinal, expected_type, offers, starts_item
 from tests.conftest import ROOT
 
 QUESTIONS = ROOT / "corpus" / "xpcc-poverty-alleviation-2011.questions.jsonl"
@@ -89,7 +88,8 @@ def test_reader_quality_floors_on_the_blind_sets(reader_qa):
     ("How many households were relocated?", "quantity"), ("兵团有多少贫困人口？", "quantity"),
     ("When was the conference convened?", "date"), ("Who attended the meeting?", "agent"),
     ("Where were they moved to?", "place"), ("Why did they have to leave?", "reason"), ("What did he suggest?", None),
-    ("为什么要搬迁？", "reason"), ("要求把扶贫开发作为什么任务来抓？", None), ("Where did the Corps go to study why farms struggle?", "place"),
+    ("为什么要搬迁？", "reason"), ("要求把扶贫开发作为什么任务来抓？", None),
+    ("Where did the Corps go to study why farms struggle?", "place"),
     ("What prize did the Corps win?", "award"), ("兵团获得了什么奖？", "award"),
     ("Which plan did he want carried out?", "title"), ("调研报告的题目是什么？", "title"),
     ("Over what period did the exhibition show the results?", "date"),

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from qa.errors import QuestionFileInvalid
-from qa.ingest.corpus import load_corpus
 from qa.eval.questions import Question, append_question, check_against_passages, load_questions, question_files
+from qa.ingest.corpus import load_corpus
 from qa.ingest.sentences import split_sentences
 from tests.conftest import ROOT
 

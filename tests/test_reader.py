@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa.errors import ReaderUnavailable
 from qa.answer.judge import READER_REFUSAL
 from qa.answer.reader import FakeReader, ReaderSlot, read
 from qa.answer.reader_model import join_parts, prepare
+from qa.errors import ReaderUnavailable
 from tests.conftest import write_corpus
 
 REPORT = """County Water Report 2014
@@ -27,8 +27,8 @@ REPORT = """County Water Report 2014
 
 @pytest.fixture
 def fake_qa(tmp_path):
-    from qa.index.embed import HashEmbedder
     from qa.answer.service import ReportQA
+    from qa.index.embed import HashEmbedder
 
     corpus = write_corpus(tmp_path / "c", {"water.txt": REPORT})
     return ReportQA.open(corpus, tmp_path / "i", HashEmbedder(), xling=False,
@@ -79,8 +79,8 @@ def test_no_reader_and_read_false_leave_the_verdict_null(fake_qa):
 
 
 def test_a_reader_that_is_still_loading_is_said_so_and_the_answer_comes_anyway(tmp_path):
-    from qa.index.embed import HashEmbedder
     from qa.answer.service import ReportQA
+    from qa.index.embed import HashEmbedder
 
     corpus = write_corpus(tmp_path / "c", {"water.txt": REPORT})
     qa = ReportQA.open(corpus, tmp_path / "i", HashEmbedder(), xling=False, reader=ReaderSlot(loader=FakeReader))
@@ -105,8 +105,8 @@ def test_a_checksum_mismatch_is_a_clear_error_and_nothing_is_left_behind(tmp_pat
 
 
 def test_a_broken_model_falls_back_to_answering_without_the_reader(tmp_path):
-    from qa.index.embed import HashEmbedder
     from qa.answer.service import ReportQA
+    from qa.index.embed import HashEmbedder
 
     def broken():
         raise ReaderUnavailable("the reader model's checksum does not match (got 00…, expected 1d…)")

@@ -49,7 +49,7 @@ def assert_only_our_markup(markup: str) -> None:
     p.close()
     for tag, attrs in p.tags:
         assert tag in ALLOWED_TAGS, f"foreign tag <{tag}> in {markup[:300]!r}"
-        for name, value in attrs:
+        for name, _value in attrs:
             # none of the allowed attributes is a URL or an event handler, so a `javascript:` value
             # (a passage id may hold one) stays inert text
             assert name in ALLOWED_ATTRS, f"foreign attribute {name}= on <{tag}>"

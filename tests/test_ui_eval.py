@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from qa.index.embed import HashEmbedder
 from qa.answer.service import ReportQA
 from qa.app.eval_tab import cached_view, run_view
 from qa.app.state import QAHolder
+from qa.index.embed import HashEmbedder
 from tests.conftest import write_corpus
 
 REPORT = "Water report 2020\n\n【Wells】 The county drilled 417 wells for drinking water.\n\n【Roads】 The county paved 30 km of road.\n"

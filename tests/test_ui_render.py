@@ -7,12 +7,21 @@ import re
 
 import pytest
 
-from qa.index.embed import HashEmbedder
 from qa.app.judgments import JudgmentPathRefused, append_judgment, check_path
-from qa.types import Answer, Hit, Passage
+from qa.app.render import (
+    NOTHING_FOUND,
+    card_html,
+    cards_html,
+    conversation_markdown,
+    esc,
+    highlighted,
+    md_text,
+    reply_markdown,
+    sources_html,
+)
 from qa.app.state import ProgressEmbedder, QAHolder
-from qa.app.render import (NOTHING_FOUND, card_html, cards_html, conversation_markdown, esc, highlighted, md_text,
-                          reply_markdown, sources_html)
+from qa.index.embed import HashEmbedder
+from qa.types import Answer, Hit, Passage
 
 XSS = '<script>alert(1)</script> <img src=x onerror=alert(1)> <svg onload=alert(1)> <a href="javascript:alert(1)">x</a>'
 RAW_TAG = re.compile(r"<(script|img|svg|a)\b", re.I)
@@ -151,6 +160,7 @@ def test_judgments_default_to_the_project_folder(tmp_path):
 
 def test_holder_reports_index_build_progress_then_ready(tmp_path):
     from conftest import SEED, write_corpus
+
     from qa.answer.service import ReportQA
 
     corpus = write_corpus(tmp_path / "corpus", {SEED.name: SEED.read_text(encoding="utf-8")})

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from qa.index import vectorstore as vs
 from qa.bench.scale import synthetic
+from qa.index import vectorstore as vs
 from tests.conftest import ROOT
 
 

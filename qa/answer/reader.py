@@ -20,7 +20,6 @@ still gets a span quoted from the English passage. Measured in docs/reader.md.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 import re
 import threading
@@ -391,8 +390,8 @@ def load_reader(folder: Path | None = None, runtime: str | None = None) -> Reade
     run time; kept to compare in `qa bench`). `QA_READER_RUNTIME` sets the default."""
     import os
 
-    from qa.errors import ReaderUnavailable
     from qa.answer.reader_model import gguf_path, hf_folder
+    from qa.errors import ReaderUnavailable
 
     runtime = runtime or os.environ.get("QA_READER_RUNTIME") or RUNTIMES[0]
     t0 = time.perf_counter()
@@ -427,7 +426,7 @@ class ReaderSlot:
         if reader is not None:
             self._done.set()
 
-    def load(self) -> "ReaderSlot":
+    def load(self) -> ReaderSlot:
         from qa.errors import QAError
 
         t0 = time.perf_counter()
@@ -442,7 +441,7 @@ class ReaderSlot:
             self._done.set()
         return self
 
-    def start(self) -> "ReaderSlot":
+    def start(self) -> ReaderSlot:
         threading.Thread(target=self.load, name="reader-load", daemon=True).start()
         return self
 

@@ -85,10 +85,10 @@ class QAHolder:
             self._ready.set()
 
     @classmethod
-    def of(cls, qa_or_holder) -> "QAHolder":
+    def of(cls, qa_or_holder) -> QAHolder:
         return qa_or_holder if isinstance(qa_or_holder, QAHolder) else cls(qa=qa_or_holder)
 
-    def start(self) -> "QAHolder":
+    def start(self) -> QAHolder:
         if not self._ready.is_set():
             threading.Thread(target=self._run, name="open-report-qa", daemon=True).start()
         return self

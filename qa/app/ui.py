@@ -17,11 +17,19 @@ from pathlib import Path
 
 import gradio as gr
 
-from qa.errors import BadQuestion
 from qa.app.judgments import append_judgment
-from qa.app.render import (cards_html, conversation_markdown, error_markdown, md_text, reply_markdown,
-                          report_choices, sources_html, upload_markdown)
+from qa.app.render import (
+    cards_html,
+    conversation_markdown,
+    error_markdown,
+    md_text,
+    reply_markdown,
+    report_choices,
+    sources_html,
+    upload_markdown,
+)
 from qa.app.state import QAHolder
+from qa.errors import BadQuestion
 from qa.ingest.uploads import UPLOAD_SUFFIXES
 
 log = logging.getLogger(__name__)

@@ -27,8 +27,8 @@ def _plain(embedder):
 def add_reports(holder: QAHolder, files: list[tuple[Path, str]], corpus_dir: Path, index_dir: Path,
                 report: ProgressFn) -> tuple[list[str], bool]:
     """Upload `files` ((temporary path, name as uploaded) pairs). Returns (message lines, index changed)."""
-    from qa.index.build import open_index
     from qa.answer.service import ReportQA
+    from qa.index.build import open_index
 
     lines: list[str] = []
     with _UPDATE:

@@ -40,8 +40,8 @@ def reader_latency(qa, slot, questions: list[dict]) -> dict:
 
 
 def runtime_bench(qa, questions: list[dict], runtime: str) -> dict:
-    from qa.errors import ReaderUnavailable
     from qa.answer.reader import ReaderSlot, load_reader
+    from qa.errors import ReaderUnavailable
 
     t0 = time.perf_counter()
     try:

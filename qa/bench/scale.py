@@ -62,7 +62,7 @@ def synthetic(n: int, dim: int = DIM, *, seed: int = 0, chunk: int = 100_000) ->
         sub = rng.integers(0, TOPICS * SUBTOPICS, m)
         other = rng.integers(0, TOPICS, m)
 
-        def w(lo, hi):
+        def w(lo, hi, m=m):
             return rng.uniform(lo, hi, (m, 1)).astype(np.float32)
 
         x = (w(0.5, 1.0) * topics[sub // SUBTOPICS] + w(0.0, 0.7) * topics[other] + w(0.3, 0.8) * subs[sub]

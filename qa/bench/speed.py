@@ -28,9 +28,9 @@ def _questions(corpus: Path) -> list[dict]:
 
 
 def run_bench(corpus: Path, embedder, xling, *, repeats: int = 1) -> dict:
+    from qa.answer.service import ReportQA
     from qa.index.build import open_index
     from qa.ingest.corpus import load_corpus
-    from qa.answer.service import ReportQA
     from qa.ingest.units import build_units, embedding_text
 
     out: dict = {}

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from qa.errors import UnknownMode
 
@@ -105,9 +105,9 @@ def _run_questions(args, modes: list[str], open_qa: Callable) -> int:
 
 def _run_beir(args, modes: list[str]) -> int:
     from qa.eval.beir import DEFAULT_CACHE, evaluate_beir, load_beir, open_beir_index
-    from qa.index.embed import CrossLingualEmbedder, SentenceTransformerEmbedder
     from qa.eval.evaluate import run_path
     from qa.eval.metrics import write_trec_run
+    from qa.index.embed import CrossLingualEmbedder, SentenceTransformerEmbedder
 
     data = load_beir(args.beir, args.split, args.limit)
     embedder = SentenceTransformerEmbedder(args.model)

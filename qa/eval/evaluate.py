@@ -14,10 +14,10 @@ import json
 import re
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from qa.eval.metrics import RANKING_METRICS, first_relevant_rank, mean, percentile, ranking_metrics, write_trec_run
 from qa.eval.questions import Question
@@ -190,7 +190,7 @@ class EvalReport:
         }
 
     @staticmethod
-    def from_json(d: dict) -> "EvalReport":
+    def from_json(d: dict) -> EvalReport:
         results = {m: [QuestionResult(**{**r, "history": tuple(r["history"]), "relevant": tuple(r["relevant"]),
                                           "ranked": tuple(r["ranked"]), "scores": tuple(r["scores"]),
                                           "reasons": tuple(r.get("reasons", ()))})

@@ -9,8 +9,8 @@ MRR@k = 1/rank of the first relevant within k (else 0); nDCG@k with gain 1 and d
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 # The metrics of the evaluation table, in display order: name → (kind, cut-off).
 RANKING_METRICS: dict[str, tuple[str, int]] = {

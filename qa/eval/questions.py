@@ -12,7 +12,6 @@ Blank lines are skipped. Any other bad line raises QuestionFileInvalid naming th
 from __future__ import annotations
 
 import dataclasses
-
 import json
 from dataclasses import dataclass
 from pathlib import Path

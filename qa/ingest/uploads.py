@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import QAError
-from qa.ingest.formats import sniff
 from qa.ingest.corpus import load_document, report_files
+from qa.ingest.formats import sniff
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 UPLOAD_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")

@@ -15,8 +15,10 @@ QUANTITY, DATE, AGENT, PLACE, TITLE, AWARD, REASON = "quantity", "date", "agent"
 
 _RULES = [
     # 为什么 "why", but not 作为什么 "as what" (作为 + 什么).
-    (REASON, re.compile(r"^\W*(and\s+|but\s+|so\s+)?why\b|\bwhat (was|is|were|are) the (main )?(reasons?|purposes?|aims?|causes?)\b|"
-                        r"\bfor what (reason|purpose)\b|\bwhat for\W*$|\bhow come\b|(?<![作成认称视以])为(什么|何)|什么原因|原因是|目的是", re.I)),
+    (REASON, re.compile(r"^\W*(and\s+|but\s+|so\s+)?why\b|"
+                        r"\bwhat (was|is|were|are) the (main )?(reasons?|purposes?|aims?|causes?)\b|"
+                        r"\bfor what (reason|purpose)\b|\bwhat for\W*$|\bhow come\b|"
+                        r"(?<![作成认称视以])为(什么|何)|什么原因|原因是|目的是", re.I)),
     (AWARD, re.compile(r"\b(prizes?|awards?|medals?|trophy|trophies|honou?rs?)\b|奖", re.I)),
     (QUANTITY, re.compile(r"\bhow (many|much|large|big|long|far)\b|\bwhat (percentage|share|proportion|number|amount|total|sum)\b|"
                           r"\bnumber of\b|\bamount of\b|\bhow much\b|多少|几[个名户项所]?|百分之几|数量|金额", re.I)),
@@ -33,7 +35,8 @@ _RULES = [
                        r"什么奖|哪个奖|题目|标题|名称|叫什么|口号|主题|原则|纲要|文件", re.I)),
 ]
 
-_NUMBER_WORDS = r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozens?"
+_NUMBER_WORDS = (r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
+                 r"hundred|thousand|million|billion|dozens?")
 _QUANTITY = re.compile(rf"\d[\d,.]*|\b({_NUMBER_WORDS})\b|percent|%", re.I)
 _DATE = re.compile(r"\b(1[89]|20)\d\d\b|\b(January|February|March|April|May|June|July|August|September|October|"
                    r"November|December)\b|\b(decades?|century|centuries)\b|\d+\s*年|\d+\s*月")

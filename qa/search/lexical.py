@@ -25,7 +25,8 @@ describe know find get got make made set same one ones s t did
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[A-Za-z][A-Za-z'’]*|[\u3400-\u9fff]+")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
-_ZH_STOP = frozenset("的 了 是 在 和 与 及 对 为 有 多少 什么 哪些 哪个 怎么 如何 吗 呢 个 年 其 该 这 那 它 他们 一 共 中 从 到 被 把 就 都 也 还 又 等".split())
+_ZH_STOP = frozenset(("的 了 是 在 和 与 及 对 为 有 多少 什么 哪些 哪个 怎么 如何 吗 呢 个 年 其 该 "
+                      "这 那 它 他们 一 共 中 从 到 被 把 就 都 也 还 又 等").split())
 
 
 def has_cjk(text: str) -> bool:

@@ -26,9 +26,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from qa.index import vectorstore
-from qa.search.answer_type import asked_ordinal, expected_type, offers, starts_item
-from qa.index.embed import E5SmallEmbedder, Embedder
 from qa.index.build import LoadedIndex
+from qa.index.embed import E5SmallEmbedder, Embedder
+from qa.search.answer_type import asked_ordinal, expected_type, offers, starts_item
 from qa.search.lexical import LexicalIndex, has_cjk, numbers, tokenize
 from qa.search.question import without_excluded
 from qa.search.translate import TermSets, Translator, mentions, question_names

@@ -18,9 +18,9 @@ a report's title or text, and 甘肃 in a question finds "Gansu".
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable
 
 from qa.search.lexical import chinese_words, has_cjk, load_segmenter, tokenize
 from qa.search.question import named_terms
