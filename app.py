@@ -53,13 +53,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def open_report_qa(args: argparse.Namespace, report):
     """Load or build the index (progress reported to the page and as a tqdm bar), then warm the model."""
-    from qa.embed import CrossLingualEmbedder, SentenceTransformerEmbedder
+    from qa.embed import CrossLingualEmbedder
+    from qa.onnx_encoder import default_embedder
     from qa.reader import ReaderSlot
     from qa.service import ReportQA
     from qa.ui_state import ProgressEmbedder
 
     report("Checking the index…", None)
-    embedder = ProgressEmbedder(SentenceTransformerEmbedder(args.model), report)
+    embedder = ProgressEmbedder(default_embedder(args.model), report)
     # the same embedders as the CLI's defaults, so the app and `python -m qa` share one index
     xling = ProgressEmbedder(CrossLingualEmbedder(), report, name="cross-lingual") if args.cross_lingual else False
     reader = ReaderSlot() if args.reader else None  # loaded below, in the background, once questions can be asked

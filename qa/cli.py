@@ -78,9 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def embedders(args):
     """The embedding model and the cross-lingual one (or None) chosen by the flags."""
-    from qa.embed import CrossLingualEmbedder, SentenceTransformerEmbedder
+    from qa.embed import CrossLingualEmbedder
+    from qa.onnx_encoder import default_embedder
 
-    return SentenceTransformerEmbedder(args.model), (CrossLingualEmbedder() if args.cross_lingual else None)
+    return default_embedder(args.model), (CrossLingualEmbedder() if args.cross_lingual else None)
 
 
 def reader_slot(args):

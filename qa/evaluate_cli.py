@@ -101,12 +101,13 @@ def _run_questions(args, modes: list[str]) -> int:
 
 def _run_beir(args, modes: list[str]) -> int:
     from qa.beir import DEFAULT_CACHE, evaluate_beir, load_beir, open_beir_index
-    from qa.embed import CrossLingualEmbedder, SentenceTransformerEmbedder
+    from qa.embed import CrossLingualEmbedder
     from qa.evaluate import run_path
     from qa.metrics import write_trec_run
+    from qa.onnx_encoder import default_embedder
 
     data = load_beir(args.beir, args.split, args.limit)
-    embedder = SentenceTransformerEmbedder(args.model)
+    embedder = default_embedder(args.model)
     xling = CrossLingualEmbedder() if args.beir_cross_lingual else None
     index, built = open_beir_index(data, embedder, args.cache or DEFAULT_CACHE, progress=not args.quiet, xling=xling)
     if built and not args.quiet:

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from qa.answer import THRESHOLDS, Thresholds, compose, disagreement, make_hits
 from qa.checks import mismatch
-from qa.embed import CrossLingualEmbedder, Embedder, SentenceTransformerEmbedder
+from qa.embed import CrossLingualEmbedder, Embedder
 from qa.errors import BadQuestion
 from qa.filters import allowed_rows, parse_years
 from qa.index import BuildReport, LoadedIndex, open_index
 from qa.lexical import has_cjk, numbers, tokenize
+from qa.onnx_encoder import default_embedder
 from qa.judge import READER_REFUSAL, apply_readings
 from qa.question import clean_question, join_or, named_terms, resolve
 from qa.reader import ReaderSlot
@@ -59,7 +60,7 @@ class ReportQA:
         (multilingual USE + e5 with the real model, none with an injected test embedder), False for none."""
         if xling is None:
             xling = CrossLingualEmbedder() if embedder is None else False
-        embedder = embedder or SentenceTransformerEmbedder()
+        embedder = embedder or default_embedder()
         xling = xling or None
         index, report = open_index(Path(corpus_dir), Path(index_dir), embedder, progress=progress, force=force,
                                    xling=xling)
