@@ -202,11 +202,16 @@ class OnnxEmbedder:
         return normalise(out)  # normalised in the graph already; once more keeps the one contract of qa.embed
 
 
-def default_embedder(model: str | None = None) -> Embedder:
+def default_embedder(model: str | None = None, runtime: str | None = None) -> Embedder:
     """The embedder for `--model`: the packaged all-MiniLM-L6-v2 through ONNX Runtime by default (no torch
-    on the query path), any other sentence-transformers model through sentence-transformers."""
+    on the query path), any other sentence-transformers model through sentence-transformers. `runtime`
+    (or `$QA_EMBED_RUNTIME`) "torch" runs the packaged model through sentence-transformers too: the
+    earlier path, kept as `qa bench`'s baseline and as a fallback."""
     from importlib.util import find_spec
 
-    if (model is None or model == DEFAULT_MODEL) and find_spec("onnxruntime") is not None:
+    runtime = runtime or os.environ.get("QA_EMBED_RUNTIME") or "onnx"
+    if runtime not in ("onnx", "torch"):
+        raise ModelUnavailable(f"unknown embedding runtime {runtime!r} (QA_EMBED_RUNTIME): onnx or torch")
+    if runtime == "onnx" and (model is None or model == DEFAULT_MODEL) and find_spec("onnxruntime") is not None:
         return OnnxEmbedder()
     return SentenceTransformerEmbedder(model)
