@@ -129,11 +129,11 @@ def test_evaluate_every_mode_end_to_end(small, tmp_path):
 
 
 def test_cli_eval_end_to_end(small, tmp_path, monkeypatch, capsys):
-    import qa.embed
+    import qa.onnx_encoder
     from qa.cli import main
     from qa.embed import HashEmbedder
 
-    monkeypatch.setattr(qa.embed, "SentenceTransformerEmbedder", lambda model=None: HashEmbedder())
+    monkeypatch.setattr(qa.onnx_encoder, "default_embedder", lambda model=None, runtime=None: HashEmbedder())
     _, qfile = small
     corpus, index = qfile.parent, tmp_path / "index"
     args = ["eval", "--corpus", str(corpus), "--index", str(index), "-q", "--no-reader"]  # the reader: test_quality
