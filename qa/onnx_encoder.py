@@ -166,8 +166,8 @@ class OnnxEmbedder:
                 if not path.is_file():
                     export_onnx(self.model_dir, path)
                 opts = ort.SessionOptions()
-                # No busy-waiting between runs: ONNX Runtime's spinning threads would hold both cores and
-                # starve e5's OpenMP threads (its question took 1.8 s instead of 0.06 s after an ONNX run).
+                # No busy-waiting between runs: spinning threads would compete for the 2 cores with e5's
+                # OpenMP threads and the other answers being computed.
                 opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 if self.threads:
                     opts.intra_op_num_threads = self.threads
