@@ -12,6 +12,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no launch-time requests to outside hosts
@@ -56,10 +57,11 @@ def open_report_qa(args: argparse.Namespace, report):
     from qa.answer.reader import ReaderSlot
     from qa.answer.service import ReportQA
     from qa.app.state import ProgressEmbedder
-    from qa.index.embed import CrossLingualEmbedder, SentenceTransformerEmbedder
+    from qa.index.embed import CrossLingualEmbedder
+    from qa.index.onnx_encoder import default_embedder
 
     report("Checking the index…", None)
-    embedder = ProgressEmbedder(SentenceTransformerEmbedder(args.model), report)
+    embedder = ProgressEmbedder(default_embedder(args.model), report)
     # the same embedders as the CLI's defaults, so the app and `python -m qa` share one index
     xling = ProgressEmbedder(CrossLingualEmbedder(), report, name="cross-lingual") if args.cross_lingual else False
     reader = ReaderSlot() if args.reader else None  # loaded below, in the background, once questions can be asked
@@ -67,24 +69,38 @@ def open_report_qa(args: argparse.Namespace, report):
     if qa.build_report:
         logging.getLogger("app").info("index rebuilt (%s) in %.1f s", qa.build_report.reason, qa.build_report.seconds)
     report("Loading the embedding models…", None)
-    for e in (embedder, xling):
-        if e:
-            e.encode(["warm up"], query=True)
-    # without the cross-lingual vectors, questions in the other script still use the dictionary
-    report("Loading the Chinese–English dictionary and word list…", None)
-    qa.retriever.translator.warm()
+    qa.ask(EXAMPLES[0], read=False)  # loads what every English question uses (MiniLM, e5's second opinion)
     if reader is not None:
         reader.start()
     return qa
 
 
-def build_app(args: argparse.Namespace):
-    """The Blocks and the holder opening the reports (not started yet)."""
+def warm_other_script(holder) -> None:
+    """Load what a question in the other script needs (multilingual USE, the dictionary and jieba's word
+    list: ~5–9 s on 2 cores), in the background once the reports are open. English questions are answered
+    meanwhile; a Chinese question asked before it is done loads what it needs itself. Started after
+    gradio's import: both are mostly Python under one lock, and the page comes first."""
+    def run():
+        try:
+            qa = holder.get()
+        except RuntimeError:  # the reports could not be opened: the page says so
+            return
+        if qa.retriever.xling is not None:
+            qa.retriever.xling.encode(["warm up"], query=True)
+        qa.retriever.translator.warm()  # without the cross-lingual vectors the dictionary is used too
+        logging.getLogger("app").info("cross-lingual models and dictionary loaded")
+
+    threading.Thread(target=run, name="warm-other-script", daemon=True).start()
+
+
+def build_app(args: argparse.Namespace, holder=None):
+    """The Blocks and the holder opening the reports (not started yet, unless `holder` was)."""
     from qa.app.judgments import PROJECT_ROOT
     from qa.app.state import QAHolder
-    from qa.app.ui import build_ui
 
-    holder = QAHolder(lambda report: open_report_qa(args, report))
+    holder = holder or QAHolder(lambda report: open_report_qa(args, report))
+    from qa.app.ui import build_ui  # imports gradio (6–7 s): the reports open meanwhile when `holder` is started
+
     demo = build_ui(holder, examples=EXAMPLES, judgments_path=args.judgments,
                     judgments_roots=[PROJECT_ROOT, args.corpus, args.index], corpus_dir=args.corpus,
                     index_dir=args.index)
@@ -105,8 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     except JudgmentPathRefused as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    demo, holder = build_app(args)
-    holder.start()
+    from qa.app.state import QAHolder
+
+    holder = QAHolder(lambda report: open_report_qa(args, report)).start()  # before gradio's import, to overlap it
+    demo, holder = build_app(args, holder)
+    warm_other_script(holder)
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=256)
     demo.launch(server_name=args.host, server_port=args.port, auth=auth, css=CSS, footer_links=["api"],

@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--repeats", type=int, default=3, help="passes over the question set (default 3)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--no-targets", dest="targets", action="store_false",
+                   help="skip the speed-target table (cold starts, app, 20-user load; each also with the torch runtime)")
     p.add_argument("--incremental", action="store_true",
                    help="instead: full build vs update after one file changed, on 40 generated reports")
     p.add_argument("--cold", action="store_true",
@@ -78,9 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def embedders(args):
     """The embedding model and the cross-lingual one (or None) chosen by the flags."""
-    from qa.index.embed import CrossLingualEmbedder, SentenceTransformerEmbedder
+    from qa.index.embed import CrossLingualEmbedder
+    from qa.index.onnx_encoder import default_embedder
 
-    return SentenceTransformerEmbedder(args.model), (CrossLingualEmbedder() if args.cross_lingual else None)
+    return default_embedder(args.model), (CrossLingualEmbedder() if args.cross_lingual else None)
 
 
 def reader_slot(args):
@@ -238,14 +241,19 @@ def cmd_bench(args) -> int:
         print(json.dumps(result, indent=2) if args.json else incremental_markdown(result))
         return 0
     result = run_bench(args.corpus, embedder, xling, repeats=args.repeats)
+    if args.targets:
+        from qa.bench.targets import measure_targets, targets_markdown
+
+        result["targets"] = measure_targets(args.corpus, args.index)
     if args.reader:
         from qa.answer.service import ReportQA
         from qa.bench.reader import reader_markdown, run_reader_bench
 
         qa = ReportQA.open(args.corpus, args.index, embedder, xling=xling or False)
         result["reader"] = run_reader_bench(qa, args.corpus, args.index, args.reader_runtimes.split(","))
-    print(json.dumps(result, indent=2) if args.json else to_markdown(result) + (
-        "\n\n" + reader_markdown(result["reader"]) if "reader" in result else ""))
+    print(json.dumps(result, indent=2) if args.json else "\n\n".join(
+        ([targets_markdown(result["targets"])] if "targets" in result else []) + [to_markdown(result)]
+        + ([reader_markdown(result["reader"])] if "reader" in result else [])))
     return 0
 
 

@@ -19,10 +19,10 @@ SEED_ID = "xpcc-poverty-alleviation-2011"
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    """The packaged all-MiniLM-L6-v2, loaded once for the whole session."""
-    from qa.index.embed import SentenceTransformerEmbedder
+    """The packaged all-MiniLM-L6-v2 as the app runs it (ONNX Runtime), loaded once for the whole session."""
+    from qa.index.onnx_encoder import default_embedder
 
-    e = SentenceTransformerEmbedder()
+    e = default_embedder()
     e.encode(["warm up"])
     return e
 

@@ -122,9 +122,10 @@ def test_evaluate_every_mode(tmp_path):
 
 def test_cli_beir_smoke(tmp_path, monkeypatch, capsys):
     import qa.index.embed
+    import qa.index.onnx_encoder
     from qa.cli import main
 
-    monkeypatch.setattr(qa.index.embed, "SentenceTransformerEmbedder", lambda model=None: HashEmbedder())
+    monkeypatch.setattr(qa.index.onnx_encoder, "default_embedder", lambda model=None, runtime=None: HashEmbedder())
     folder = write_beir(tmp_path / "tiny")
     args = ["eval", "--beir", str(folder), "--cache", str(tmp_path / "cache"), "-q", "--limit", "2"]
     assert main(args + ["--json", "--mode", MODES[0], "--run", str(tmp_path / "run.trec")]) == 0

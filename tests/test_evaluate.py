@@ -139,11 +139,11 @@ def test_evaluate_every_mode_end_to_end(small, tmp_path):
 
 
 def test_cli_eval_end_to_end(small, tmp_path, monkeypatch, capsys):
-    import qa.index.embed
+    import qa.index.onnx_encoder
     from qa.cli import main
     from qa.index.embed import HashEmbedder
 
-    monkeypatch.setattr(qa.index.embed, "SentenceTransformerEmbedder", lambda model=None: HashEmbedder())
+    monkeypatch.setattr(qa.index.onnx_encoder, "default_embedder", lambda model=None, runtime=None: HashEmbedder())
     _, qfile = small
     corpus, index = qfile.parent, tmp_path / "index"
     args = ["eval", "--corpus", str(corpus), "--index", str(index), "-q", "--no-reader"]  # the reader: test_quality

@@ -20,7 +20,8 @@ from qa.answer.judge import THRESHOLDS, Thresholds, make_hits
 from qa.answer.reader import ReaderSlot
 from qa.errors import BadQuestion
 from qa.index.build import BuildReport, LoadedIndex, open_index
-from qa.index.embed import CrossLingualEmbedder, Embedder, SentenceTransformerEmbedder
+from qa.index.embed import CrossLingualEmbedder, Embedder
+from qa.index.onnx_encoder import default_embedder
 from qa.search.filters import allowed_rows, parse_years
 from qa.search.lexical import has_cjk, tokenize
 from qa.search.question import clean_question, named_terms, resolve
@@ -58,7 +59,7 @@ class ReportQA:
         (multilingual USE + e5 with the real model, none with an injected test embedder), False for none."""
         if xling is None:
             xling = CrossLingualEmbedder() if embedder is None else False
-        embedder = embedder or SentenceTransformerEmbedder()
+        embedder = embedder or default_embedder()
         xling = xling or None
         index, report = open_index(Path(corpus_dir), Path(index_dir), embedder, progress=progress, force=force,
                                    xling=xling)

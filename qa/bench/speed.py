@@ -56,11 +56,7 @@ def run_bench(corpus: Path, embedder, xling, *, repeats: int = 1) -> dict:
 
     tmp = Path(tempfile.mkdtemp(prefix="qa-bench-"))
     try:
-        for label, x in (("build_s", None), ("build_xling_s", xling)) if xling else (("build_s", None),):
-            shutil.rmtree(tmp / label, ignore_errors=True)
-            t0 = time.perf_counter()
-            open_index(corpus, tmp / label, embedder, xling=x)
-            out[label] = time.perf_counter() - t0
+        out.update(build_times(corpus, tmp, embedder, xling))
         t0 = time.perf_counter()
         open_index(corpus, tmp / ("build_xling_s" if xling else "build_s"), embedder, xling=xling)
         out["index_load_s"] = time.perf_counter() - t0
@@ -72,7 +68,21 @@ def run_bench(corpus: Path, embedder, xling, *, repeats: int = 1) -> dict:
     return out
 
 
-def _latency(qa, questions: list[dict], repeats: int) -> dict:
+def build_times(corpus: Path, tmp: Path, embedder, xling) -> dict[str, float]:
+    """Seconds of a full index build (in `tmp`), English model only and with the cross-lingual vectors."""
+    from qa.index.build import open_index
+
+    out = {}
+    for label, x in (("build_s", None), ("build_xling_s", xling)) if xling else (("build_s", None),):
+        shutil.rmtree(tmp / label, ignore_errors=True)
+        t0 = time.perf_counter()
+        open_index(corpus, tmp / label, embedder, xling=x)
+        out[label] = time.perf_counter() - t0
+    return out
+
+
+def _latency(qa, questions: list[dict], repeats: int, only: tuple[str, ...] | None = None) -> dict:
+    """Warm per-question latency per mode; `only`: the labels of the modes to run (default all)."""
     from qa.search.lexical import has_cjk
 
     latency: dict[str, dict] = {}
@@ -81,6 +91,7 @@ def _latency(qa, questions: list[dict], repeats: int) -> dict:
     runs = [("dense", "dense", weights), ("bm25", "bm25", weights), ("hybrid", "hybrid", weights)]
     if qa.retriever.xling is not None:
         runs.append(("hybrid without e5's second opinion", "hybrid", replace(weights, second_dense=0.0)))
+    runs = [r for r in runs if only is None or r[0] in only]
     try:
         for label, mode, w in runs:
             qa.retriever.weights = w

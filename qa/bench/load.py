@@ -1,0 +1,84 @@
+"""Many users at once: concurrent `gradio_client` users send questions to a running app on loopback.
+
+Every answer is checked: no error, the answer is for the question that user sent (no crossed sessions),
+and the top passage is from the expected section. A deadline bounds the run: past it the users stop
+sending. Used by `qa bench` (the throughput row) and by tests/test_load.py (which asserts correctness
+only, never speed).
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from qa.eval.metrics import percentile as _percentile
+
+# question → section of the top passage, in the bundled report
+KNOWN = (
+    ("What poverty line did the Corps set?", "Poverty line"),
+    ("How many university students were sent to the impoverished farms?", "Personnel training"),
+    ("How were the anti-poverty funds managed?", "Management of anti-poverty funds"),
+    ("How many households were moved in the off-site relocation?", "Off-site relocation for poverty alleviation"),
+    ("How much money from the pairing assistance program went into aid projects?",
+     "Pairing-off poverty alleviation for Xinjiang"),
+)
+
+
+def load_run(url: str, users: int = 20, total: int = 500, known=KNOWN, deadline_s: float = 480) -> dict:
+    """`users` clients send `total` questions between them (user u sends questions u, u+users, …), each
+    waiting for its answer before the next. Returns counts, q/s, latency p50/p95/max and the errors."""
+    from gradio_client import Client
+
+    start = time.monotonic()
+    stop = threading.Event()
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def user(u: int) -> int:
+        client = Client(url, verbose=False)
+        sent = 0
+        for i in range(u, total, users):
+            if stop.is_set() or time.monotonic() > start + deadline_s:
+                stop.set()
+                break
+            question, section = known[i % len(known)]
+            t0 = time.perf_counter()
+            try:
+                # retrieval under load: the reader (one model, one lock, ~2.5 s a question) is skipped
+                problem = _check(client.predict(question, None, None, None, False, api_name="/ask"), question, section)
+            except Exception as e:  # any transport or server failure counts as an error, and is reported
+                problem = f"{type(e).__name__}: {str(e)[:200]}"
+            elapsed = time.perf_counter() - t0
+            with lock:
+                latencies.append(elapsed)
+                if problem:
+                    errors.append(f"user {u} question {i} ({question!r}): {problem}")
+            sent += 1
+        return sent
+
+    with ThreadPoolExecutor(users) as pool:
+        sent = sum(pool.map(user, range(users)))
+    wall = time.monotonic() - start
+    return {"users": users, "sent": sent, "total": total, "wall_s": wall, "qps": sent / wall,
+            "p50_s": statistics.median(latencies), "p95_s": _percentile(latencies, 0.95), "max_s": max(latencies),
+            "errors": errors}
+
+
+def _check(r: dict, question: str, section: str) -> str | None:
+    if "error" in r:
+        return f"error {r['error']!r}"
+    if r.get("question") != question:
+        return f"answer for another question {r.get('question')!r}"
+    if not r["passages"] or r["passages"][0]["section"] != section:
+        got = r["passages"][0]["section"] if r["passages"] else None
+        return f"top section {got!r}, expected {section!r}"
+    return None
+
+
+def load_line(r: dict) -> str:
+    return (f"load: {r['users']} users, {r['sent']} questions in {r['wall_s']:.1f} s ({r['qps']:.1f} questions/s); "
+            f"latency p50 {r['p50_s'] * 1000:.0f} ms, p95 {r['p95_s'] * 1000:.0f} ms, max {r['max_s'] * 1000:.0f} ms; "
+            f"errors {len(r['errors'])}")

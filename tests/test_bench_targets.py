@@ -1,0 +1,35 @@
+"""`qa bench`'s speed-target table: every row of the issue, both runtimes, each next to its target.
+
+The figures themselves are machine-dependent and never asserted; this checks the table they go in.
+"""
+
+from __future__ import annotations
+
+from qa.bench.targets import ROWS, targets_markdown
+
+
+def _row(scale: float) -> dict[str, float]:
+    return {"cli_s": 1.5 * scale, "app_s": 9.0 * scale, "warm_en_ms": 20.0 * scale, "warm_zh_ms": 30.0 * scale,
+            "build_ratio": 3.0 * scale, "load_qps": 31.0 / scale, "load_p50_s": 0.5 * scale,
+            "load_p95_s": 0.8 * scale, "build_s": 2.0, "build_xling_s": 6.0 * scale, "load_errors": 0,
+            "load_average": 1.0}
+
+
+def test_every_row_with_both_runtimes_its_target_and_whether_it_is_met():
+    md = targets_markdown({"onnx": _row(1.0), "torch": _row(2.0)})
+    lines = md.splitlines()
+    assert lines[0] == "| what | now (ONNX Runtime) | before (torch, same run) | target | met |"
+    table = [line for line in lines[2:] if line.startswith("| ")]
+    assert len(table) == len(ROWS) == 8
+    assert "| one-off CLI question, process start → answer (index built) | 1.50 s | 3.00 s | ≤ 2.00 s | yes |" in md
+    assert "| `python app.py` → first answer over the API | 9.00 s | 18.00 s | ≤ 5.00 s | no |" in md
+    assert "| warm hybrid p50, Chinese question | 30.0 ms | 60.0 ms | ≤ 40.0 ms | yes |" in md
+    assert "| 20 concurrent users, 500 questions: throughput | 31.0 q/s | 15.5 q/s | ≥ 30.0 q/s | yes |" in md
+    assert "| 20 concurrent users, 500 questions: latency p50 | 0.50 s | 1.00 s |  |  |" in md  # no target
+    assert "load test errors 0" in md
+
+
+def test_one_runtime_alone():
+    md = targets_markdown({"onnx": _row(1.0)})
+    assert md.splitlines()[0] == "| what | now (ONNX Runtime) | target | met |"
+    assert "| index build with the cross-lingual vectors ÷ English-only build | 3.0× | ≤ 2.0× | no |" in md
