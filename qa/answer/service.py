@@ -22,6 +22,7 @@ from qa.errors import BadQuestion
 from qa.index.build import BuildReport, LoadedIndex, open_index
 from qa.index.embed import CrossLingualEmbedder, Embedder
 from qa.index.onnx_encoder import default_embedder
+from qa.search.backend import Where
 from qa.search.filters import allowed_rows, parse_years
 from qa.search.lexical import has_cjk, tokenize
 from qa.search.question import clean_question, named_terms, resolve
@@ -93,8 +94,9 @@ class ReportQA:
     def _retrieve(self, searched: str, question: str, *, k: int, mode: str, docs: Iterable[str] | None,
                   years: str | tuple[int, int] | None) -> list[Candidate]:
         span = parse_years(years) if isinstance(years, str) or years is None else (min(years), max(years))
-        allowed = allowed_rows(self.index.passages, docs, span)
-        return self.retriever.search(searched, k=max(1, min(k, 50)), mode=mode, allowed=allowed, focus=question)
+        rows = allowed_rows(self.index.passages, docs, span)
+        where = None if rows is None else Where(frozenset(rows), frozenset(d for d in docs or () if d), span)
+        return self.retriever.search(searched, k=max(1, min(k, 50)), mode=mode, allowed=where, focus=question)
 
     def _thresholds(self, candidates: list[Candidate], mode: str) -> Thresholds:
         """The mode's thresholds; their cross-lingual variant when the best passage was scored across languages."""

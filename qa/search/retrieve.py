@@ -25,10 +25,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from qa.index import vectorstore
 from qa.index.build import LoadedIndex
 from qa.index.embed import E5SmallEmbedder, Embedder
 from qa.search.answer_type import asked_ordinal, expected_type, offers, starts_item
+from qa.search.backend import LocalBackend, Query, SearchBackend, Where
 from qa.search.lexical import LexicalIndex, has_cjk, numbers, tokenize
 from qa.search.question import without_excluded
 from qa.search.translate import TermSets, Translator, mentions, question_names
@@ -82,7 +82,7 @@ class Candidate:
 
 class Retriever:
     def __init__(self, index: LoadedIndex, embedder: Embedder, weights: Weights | None = None,
-                 xling: Embedder | None = None):
+                 xling: Embedder | None = None, backend: SearchBackend | None = None):
         self.index = index
         self.embedder = embedder
         self.xling = xling if index.xling_vectors is not None else None
@@ -99,6 +99,7 @@ class Retriever:
             if u.kind == "sentence":
                 self._sentences_of[u.passage].append(i)
         self.lexical = LexicalIndex([f"{p.title}\n{p.section or ''}\n{p.text}" for p in index.passages])
+        self.backend = backend or LocalBackend(index, self.lexical)
         self._unit_tokens = [tokenize(u.text) if u.kind == "sentence" else [] for u in index.units]
         self._section_tokens = [tokenize(p.section or "") for p in index.passages]
         self.translator = Translator(self.lexical.df)
@@ -108,9 +109,10 @@ class Retriever:
                         if self.xling is not None and hasattr(self.xling, "component") else None)
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid",
-               allowed: set[int] | None = None, focus: str | None = None) -> list[Candidate]:
-        """Top-k passages for `query`. `focus`: the user's own question when `query` adds the topic of
-        earlier turns — the topic finds the passage, but the highlight must answer the new question."""
+               allowed: set[int] | Where | None = None, focus: str | None = None) -> list[Candidate]:
+        """Top-k passages for `query`, within `allowed` (passage rows, or a `Where` filter; None: all).
+        `focus`: the user's own question when `query` adds the topic of earlier turns — the topic finds
+        the passage, but the highlight must answer the new question."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if not self.index.passages:
@@ -119,29 +121,23 @@ class Retriever:
         q_numbers = numbers(query)
         q_type = expected_type(query) if mode == "hybrid" else None
         qv = self.embedder.encode([query], query=True)[0] if mode != "bm25" else None
-        dense = self._dense_by_passage(qv, k, keep_all=allowed is not None) if qv is not None else {}
         q_cjk = has_cjk(query)
         # Passages in the other script: scored by the multilingual model (hybrid) and, lexically, by
         # the question's dictionary translation (qa/search/translate.py).
         cross = self._rows_in_script[not q_cjk] if mode != "dense" else frozenset()
-        xsims = None
-        if cross and mode == "hybrid" and self.xling is not None:
-            xsims = self.index.xling_vectors @ self.xling.encode([query], query=True)[0]
-            for r in cross:
-                dense[r] = float(xsims[self._units_of[r]].max())
+        xq = (self.xling.encode([query], query=True)[0]
+              if cross and mode == "hybrid" and self.xling is not None else None)
         q_sets = _singletons(q_tokens)
         x_sets = self.translator(query) if cross else ()
-        lex = self.lexical.scores(q_tokens) if mode != "dense" else None
-        xlex = self.lexical.set_scores(x_sets) if x_sets else None
-        pool = set(dense)
-        for scores in (lex, xlex):
-            if scores is not None:
-                top = np.argsort(-scores)[: max(50, 10 * k)]
-                pool |= {int(i) for i in top if scores[i] > 0}
-        if allowed is not None:
-            pool &= allowed
-        lex_max = _max_over(lex, self._passage_cjk == q_cjk)
-        xlex_max = _max_over(xlex, self._passage_cjk != q_cjk)
+        where = allowed if isinstance(allowed, Where) or allowed is None else Where(frozenset(allowed))
+        legs = self.backend.candidates(Query(query, tuple(q_tokens) if mode != "dense" else (), q_cjk, qv,
+                                             tuple(x_sets), xq), k, where)
+        dense = {**legs.dense, **legs.cross_dense}
+        pool = legs.rows()
+        if xq is not None:  # a cross-script candidate found by another leg: its cross-lingual cosine
+            for r in pool & cross:
+                if r not in legs.cross_dense and self._units_of[r]:
+                    dense[r] = float((self.index.xling_vectors[self._units_of[r]] @ xq).max())
         # The highlight answers the user's own question (`focus`), minus a "Besides X, …" clause.
         asked = without_excluded(focus or query)
         focus_sets = None
@@ -149,11 +145,12 @@ class Retriever:
             focus_sets = (_singletons(tokenize(asked)), self.translator(asked) if cross else (),
                           (expected_type(asked), asked))
         out = []
-        for row in pool:
+        for row in sorted(pool):
             is_cross = row in cross
-            scores, top_score = (xlex, xlex_max) if is_cross else (lex, lex_max)
-            lexical = float(scores[row]) / top_score if top_score else 0.0
-            sims = xsims if is_cross else None
+            scores, top_score = ((legs.cross_lexical, legs.cross_lexical_best) if is_cross
+                                 else (legs.lexical, legs.lexical_best))
+            lexical = scores.get(row, 0.0) / top_score if top_score else 0.0
+            sims = self._cross_sims(row, xq) if is_cross else None
             sets = x_sets if is_cross else q_sets
             c = self._score(row, mode, qv, dense.get(row), lexical, sets, q_numbers, sims, (q_type, query), is_cross)
             if focus_sets is not None:
@@ -221,22 +218,11 @@ class Retriever:
             ranked.append(replace(c, score=c.score - w * missed, fused=c.evidence - w * missed) if missed else c)
         return ranked
 
-    def _dense_by_passage(self, qv: np.ndarray, k: int, keep_all: bool = False) -> dict[int, float]:
-        """Best unit cosine per passage, for the passages of the top units (the top max(50, 10k)
-        passages only, unless a filter needs them all)."""
-        n = self.index.faiss_index.ntotal
-        depth = n if n <= 4096 else min(n, max(400, 40 * k))
-        scores, ids = vectorstore.search(self.index.faiss_index, qv, depth)
-        best: dict[int, float] = {}
-        for s, i in zip(scores[0], ids[0]):
-            if i >= 0:
-                row = self.index.units[i].passage
-                if s > best.get(row, -np.inf):
-                    best[row] = float(s)
-        cap = max(50, 10 * k)
-        if keep_all or len(best) <= cap:
-            return best
-        return dict(sorted(best.items(), key=lambda kv: -kv[1])[:cap])
+    def _cross_sims(self, row: int, xq: np.ndarray | None) -> np.ndarray | None:
+        """Cross-lingual cosines of a passage's sentences (in `_sentences_of` order), or None without them."""
+        if xq is None:
+            return None
+        return self.index.xling_vectors[self._sentences_of[row]] @ xq
 
     def _score(self, row: int, mode: str, qv, dense: float | None, lexical: float,
                q_sets: TermSets, q_numbers: set[str], xsims: np.ndarray | None = None,
@@ -267,7 +253,7 @@ class Retriever:
         w = self.weights
         sents = self._sentences_of[row]
         if xsims is not None:
-            sims = xsims[sents]
+            sims = xsims
         elif qv is not None and sents:
             sims = self.index.vectors[sents] @ qv
         else:
@@ -299,10 +285,3 @@ class Retriever:
 
 def _singletons(tokens: list[str]) -> TermSets:
     return tuple(frozenset([t]) for t in dict.fromkeys(tokens))
-
-
-def _max_over(scores: np.ndarray | None, rows: np.ndarray) -> float:
-    """The best positive score among the rows of a mask (0.0 if none): one script's BM25 normaliser."""
-    if scores is None or not rows.any():
-        return 0.0
-    return max(float(scores[rows].max()), 0.0)
