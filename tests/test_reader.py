@@ -72,6 +72,22 @@ def test_a_passage_the_reader_rejects_is_never_strong(fake_qa):
     assert all(h.confidence != "strong" and h.answers is False for h in judged)
 
 
+def test_a_passage_the_reader_doubts_answers_but_is_not_strong(fake_qa):
+    """Between the cut-off and `sure`, the passage still answers (no abstention) but is at most *possible*;
+    from `sure` up a strong label stands."""
+    import dataclasses
+
+    from qa.answer.judge import apply_readings
+    from qa.answer.reader import Reading
+
+    hits = fake_qa.ask("How many wells did the county drill?", read=False).hits
+    strong = [dataclasses.replace(h, confidence="strong") for h in hits]
+    doubted = apply_readings(list(strong), [Reading(0.5)] * len(strong), cutoff=0.3, sure=0.7)
+    assert all(h.answers is True and h.confidence == "possible" for h in doubted)
+    sure = apply_readings(list(strong), [Reading(0.9)] * len(strong), cutoff=0.3, sure=0.7)
+    assert all(h.answers is True and h.confidence == "strong" for h in sure)
+
+
 def test_no_reader_and_read_false_leave_the_verdict_null(fake_qa):
     j = fake_qa.ask("How many wells did the county drill?", read=False).to_json()
     assert j["answer_span"] is None and all(p["answers"] is None for p in j["passages"])

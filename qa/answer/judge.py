@@ -182,10 +182,10 @@ def worth_reading(v: Verdict, rules: set[str] | frozenset[str] = RULES) -> bool:
 
 
 def judge_after_reading(v: Verdict, readings: list[Reading | None] | None, cutoff: float, candidates: list[Candidate],
-                        t: Thresholds, rules: set[str] | frozenset[str] = RULES) -> Verdict:
+                        t: Thresholds, rules: set[str] | frozenset[str] = RULES, sure: float | None = None) -> Verdict:
     """The reader's verdict (when it read), then the disagreement notice (when nothing abstained)."""
     if readings is not None:
-        v.hits = apply_readings(v.hits, readings, cutoff)
+        v.hits = apply_readings(v.hits, readings, cutoff, sure)
         if reader_refuses(v.hits):
             v.fire("reader", READER_REFUSAL)
     if not v.abstains and "disagreement" in rules and (split := models_disagree(candidates, v.hits, t)):
@@ -193,10 +193,13 @@ def judge_after_reading(v: Verdict, readings: list[Reading | None] | None, cutof
     return v
 
 
-def apply_readings(hits: list[Hit], readings: list[Reading | None], cutoff: float) -> list[Hit]:
-    """The reader's readings on the hits. A passage the reader says does not answer is never labelled
-    *strong*; where the reader found the answer span, the highlight moves to the sentence that holds it,
-    so the card shows the span inside its sentence."""
+def apply_readings(hits: list[Hit], readings: list[Reading | None], cutoff: float,
+                   sure: float | None = None) -> list[Hit]:
+    """The reader's readings on the hits. A passage answers when its score reaches `cutoff`; it is
+    labelled *strong* only when the score also reaches `sure` (default: the cut-off), so a passage the
+    reader doubts is at most *possible*. Where the reader found the answer span, the highlight moves to
+    the sentence that holds it, so the card shows the span inside its sentence."""
+    sure = cutoff if sure is None else max(sure, cutoff)
     out = []
     for h, r in zip(hits, readings):
         if r is None:
@@ -204,7 +207,7 @@ def apply_readings(hits: list[Hit], readings: list[Reading | None], cutoff: floa
             continue
         answers = r.score >= cutoff
         changes: dict = {"answers": answers, "reader_score": r.score}
-        if not answers and h.confidence == "strong":
+        if r.score < sure and h.confidence == "strong":
             changes["confidence"] = "possible"
         if answers and r.span_start is not None:
             changes.update(span_start=r.span_start, span_end=r.span_end)

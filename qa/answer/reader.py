@@ -33,9 +33,33 @@ from qa.types import Hit
 
 log = logging.getLogger(__name__)
 
-SYSTEM = ("Answer strictly from the passage. If the passage does not contain the answer, reply exactly "
-          "NOT_FOUND.")
+SYSTEM = ("Answer strictly from the passage, with the shortest exact words of the passage. If the passage does not "
+          "say what the question asks for, reply exactly NOT_FOUND. A passage on the same topic that does not "
+          "state the asked fact does not answer.")
 NOT_FOUND = "NOT_FOUND"
+# Worked examples before the question (made up, not from any report or question set): near misses on the
+# passage's own topic answered NOT_FOUND, facts answered with the passage's shortest words. On the tuning
+# data (docs/reader.md) they raise the verdict's AUC from 0.72 to 0.84 and cost nothing per question:
+# they are part of the prompt prefix, whose KV cache is computed once at load.
+EXAMPLES = (
+    ("In 2019 the county built 12 new schools and trained 300 rural teachers in modern teaching methods.",
+     (("How many teachers were trained?", "300 rural teachers"),
+      ("How many hospitals were built?", NOT_FOUND),
+      ("What did the training cost?", NOT_FOUND))),
+    ("The irrigation project, funded by the provincial government, covered 5,000 hectares of farmland in the "
+     "northern valley and raised grain yields by 8 percent.",
+     (("Who funded the irrigation project?", "the provincial government"),
+      ("How long were the irrigation canals?", NOT_FOUND),
+      ("灌溉项目使粮食产量提高了多少？", "8 percent"))),
+)
+
+
+def prompt_prefix(examples=EXAMPLES) -> str:
+    """The chat prompt up to the passage: system message, worked examples, and the opening of the user
+    turn (the model's own chat template, written out so that this prefix can be cached)."""
+    turns = "".join(f"<|im_start|>user\nPassage: {passage}\n\nQuestion: {q}<|im_end|>\n"
+                    f"<|im_start|>assistant\n{a}<|im_end|>\n" for passage, qs in examples for q, a in qs)
+    return f"<|im_start|>system\n{SYSTEM}<|im_end|>\n{turns}<|im_start|>user\nPassage:"
 
 
 @dataclass(frozen=True)
@@ -53,7 +77,8 @@ class Reading:
 class ReaderSettings:
     """How the reader is used (chosen on the tuning half; docs/reader.md)."""
 
-    cutoff: float = 0.1  # a passage answers when its reader score is at least this (tuned: docs/reader.md)
+    cutoff: float = 0.3  # a passage answers when its reader score is at least this (docs/reader.md)
+    sure: float = 0.7  # and is labelled *strong* only from this score up (tuned on the tuning data: docs/reader.md)
     top: int = 1  # how many of the top passages are read (each costs about a second on 2 cores)
     neighbours: int = 0  # sentences either side of the highlighted one shown to the reader
     whole: bool = False  # show the whole paragraph instead
@@ -93,7 +118,7 @@ def context_of(hit: Hit, neighbours: int = 1, whole: bool = False) -> Context:
     return Context(text[s:e], s)
 
 
-def read(reader: Reader, question: str, hits: list[Hit], *, top: int = 1, cutoff: float = 0.1,
+def read(reader: Reader, question: str, hits: list[Hit], *, top: int = 1, cutoff: float = 0.3,
          neighbours: int = 0, whole: bool = False, counted: bool = True) -> list[Reading | None]:
     """Readings for the first `top` hits (None for the rest: not read). A span is looked for only in
     the first hit the reader accepts (score ≥ `cutoff`): that is the passage the answer quotes."""
@@ -205,7 +230,7 @@ class QwenReader:
         self.end_id = self.tok.convert_tokens_to_ids("<|im_end|>")
         self.max_starts = max_starts
         self.max_span_tokens = max_span_tokens
-        self._prefix_ids = self._ids(f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\nPassage:")
+        self._prefix_ids = self._ids(prompt_prefix())
         with torch.inference_mode():
             self._prefix_cache = self.model(input_ids=torch.tensor([self._prefix_ids]), use_cache=True).cache
         self._last: tuple[tuple[str, str], object] | None = None
@@ -215,8 +240,7 @@ class QwenReader:
 
     def prompt(self, question: str, context: str) -> str:
         """The chat prompt (the model's own chat template, written out so its prefix can be cached)."""
-        return (f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\nPassage: {context}\n\n"
-                f"Question: {question}<|im_end|>\n<|im_start|>assistant\n")
+        return f"{prompt_prefix()} {context}\n\nQuestion: {question}<|im_end|>\n<|im_start|>assistant\n"
 
     def _first(self, question: str, context: str):
         """One forward pass over the prompt after the cached prefix: (log-probs of the first answer
@@ -277,7 +301,7 @@ class LlamaCppReader:
 
     name = "qwen2.5-coder-0.5b-instruct (llama.cpp Q4_K_M)"
 
-    def __init__(self, gguf: Path, *, threads: int = 2, n_ctx: int = 1024, max_starts: int = 2,
+    def __init__(self, gguf: Path, *, threads: int = 2, n_ctx: int = 2048, max_starts: int = 2,
                  max_span_tokens: int = 20):
         import numpy as np
         from llama_cpp import Llama
@@ -289,7 +313,7 @@ class LlamaCppReader:
         self.end_id = self._ids("<|im_end|>")[0]
         self.max_starts = max_starts
         self.max_span_tokens = max_span_tokens
-        self._prefix = self._ids(f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\nPassage:")
+        self._prefix = self._ids(prompt_prefix())
         self._eval(0, self._prefix, all_logits=False)
         self._last: tuple[tuple[str, str], tuple] | None = None
 
@@ -311,12 +335,19 @@ class LlamaCppReader:
         return rows - self.np.log(self.np.exp(rows).sum(axis=1, keepdims=True))
 
     def _first(self, question: str, context: str):
+        """Log-probs of the answer's first token, and the prompt's length. The passage comes before the
+        question, so a question on the passage just read reuses its KV cache (a follow-up, or the eval
+        asking questions grouped by passage) and pays only for the question."""
         key = (question, context)
         if self._last is not None and self._last[0] == key:
             return self._last[1]
-        rest = self._ids(f" {context}\n\nQuestion: {question}<|im_end|>\n<|im_start|>assistant\n")
-        first = self._eval(len(self._prefix), rest, all_logits=False)[0]
-        result = (first, len(self._prefix) + len(rest))
+        full = (self._prefix + self._ids(f" {context}\n\n")
+                + self._ids(f"Question: {question}<|im_end|>\n<|im_start|>assistant\n"))
+        cached = self.llm.input_ids[: self.llm.n_tokens].tolist()
+        same = next((i for i, (a, b) in enumerate(zip(cached, full)) if a != b), min(len(cached), len(full)))
+        n_past = max(len(self._prefix), min(same, len(full) - 1))
+        first = self._eval(n_past, full[n_past:], all_logits=False)[0]
+        result = (first, len(full))
         self._last = (key, result)
         return result
 

@@ -85,8 +85,9 @@ class ReportQA:
         verdict = judge.judge_before_reading(question, hits, mode=mode, missing=self.missing_terms(question),
                                              rules=self.rules)
         readings, reader_state = self._read(question, searched, earlier, verdict, read)
-        cutoff = self.reader.settings.cutoff if readings is not None else 0.0
-        verdict = judge.judge_after_reading(verdict, readings, cutoff, candidates, t, self.rules)
+        st = self.reader.settings if readings is not None else None
+        verdict = judge.judge_after_reading(verdict, readings, st.cutoff if st else 0.0, candidates, t, self.rules,
+                                            sure=st.sure if st else None)
         answer = compose(question, searched, verdict.hits, t, mode=mode, notices=[*notices, *verdict.notices],
                          abstain=verdict.abstains)
         return dataclasses.replace(two_reports(answer), reader=reader_state, reasons=tuple(verdict.reasons))
