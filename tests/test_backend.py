@@ -24,7 +24,7 @@ def milvus_seed(seed_qa, tmp_path_factory):
     store.write(seed_qa.index)
     store.prune(seed_qa.index)
     yield MilvusBackend(store.client, store.name, seed_qa.index)
-    store.client.close()
+    store.close()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -102,4 +102,4 @@ def test_each_leg_returns_at_most_its_depth(tmp_path, name):
     expected = retriever.lexical.scores(list(q.tokens))
     assert legs.lexical_best == pytest.approx(float(expected.max()), rel=1e-5)
     if name == "milvus":
-        store.client.close()
+        store.close()

@@ -96,12 +96,23 @@ class MilvusStore:
     """One index's collections in Milvus. `tokenize` and `has_cjk` are the lexical stage's (injected:
     this stage comes before qa.search)."""
 
-    def __init__(self, client, name: str, tokenize: Callable[[str], list[str]], has_cjk: Callable[[str], bool]):
+    def __init__(self, client, name: str, tokenize: Callable[[str], list[str]], has_cjk: Callable[[str], bool],
+                 uri: str | None = None):
         self.client = client
+        self.uri = uri
         self.name = name
         self.tokenize = tokenize
         self.has_cjk = has_cjk
         self.passages, self.units, self.terms = f"{name}_passages", f"{name}_units", f"{name}_terms"
+
+    def close(self) -> None:
+        """Close the client; for milvus-lite also stop its in-process server, which frees the .db file for
+        another process (milvus-lite lets one process at a time open a file)."""
+        self.client.close()
+        if self.uri and "://" not in self.uri:
+            from milvus_lite.server_manager import server_manager_instance
+
+            server_manager_instance.release_server(self.uri)
 
     # -- schema ---------------------------------------------------------------------------------------
     def ensure(self, dim: int, xdim: int | None) -> None:

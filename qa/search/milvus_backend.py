@@ -206,5 +206,5 @@ def open_store(index_dir, uri: str | None = None, collection: str | None = None)
     from qa.index.milvus_store import MilvusStore, collection_name, connect, default_uri
     from qa.search.lexical import tokenize
 
-    return MilvusStore(connect(uri or default_uri(Path(index_dir))), collection or collection_name(Path(index_dir)),
-                       tokenize, has_cjk)
+    uri = uri or default_uri(Path(index_dir))
+    return MilvusStore(connect(uri), collection or collection_name(Path(index_dir)), tokenize, has_cjk, uri)
