@@ -2,7 +2,8 @@
 
 Flags (or environment): --host (QA_HOST, default 127.0.0.1), --port (QA_PORT, 7860), --corpus
 (QA_CORPUS), --index (QA_INDEX), --model (QA_MODEL), --reader (QA_READER=1), --judgments (QA_JUDGMENTS),
---auth user:pass (QA_AUTH). The index is opened (or built) in the background while the page shows
+--auth user:pass (QA_AUTH), --backend local|milvus (QA_BACKEND), --milvus-uri (QA_MILVUS_URI),
+--milvus-collection (QA_MILVUS_COLLECTION). The index is opened (or built) in the background while the page shows
 progress; with --reader the reader model loads after it, and answers are checked by it from the moment it is there.
 """
 
@@ -45,6 +46,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--judgments", type=Path, default=None,
                    help="file for the users' one-click judgments (default: <corpus>/user-questions.jsonl)")
     p.add_argument("--auth", default=env("QA_AUTH"), metavar="USER:PASS", help="require this login")
+    p.add_argument("--backend", choices=("local", "milvus"), default=env("QA_BACKEND", "local"),
+                   help="search backend: local (default) or milvus (as `python -m qa`)")
+    p.add_argument("--milvus-uri", default=env("QA_MILVUS_URI"), metavar="URI",
+                   help="Milvus for --backend milvus: http://host:19530 or a milvus-lite .db file (default: INDEX/milvus.db)")
+    p.add_argument("--milvus-collection", default=env("QA_MILVUS_COLLECTION"), metavar="NAME",
+                   help="collection name prefix in Milvus (default: named from the index folder)")
     args = p.parse_args(argv)
     args.judgments = args.judgments or Path(env("QA_JUDGMENTS") or args.corpus / "user-questions.jsonl")
     if args.auth and ":" not in args.auth:
@@ -65,7 +72,8 @@ def open_report_qa(args: argparse.Namespace, report):
     # the same embedders as the CLI's defaults, so the app and `python -m qa` share one index
     xling = ProgressEmbedder(CrossLingualEmbedder(), report, name="cross-lingual") if args.cross_lingual else False
     reader = ReaderSlot() if args.reader else None  # loaded below, in the background, once questions can be asked
-    qa = ReportQA.open(args.corpus, args.index, embedder, xling=xling, progress=True, reader=reader)
+    qa = ReportQA.open(args.corpus, args.index, embedder, xling=xling, progress=True, reader=reader,
+                       backend=args.backend, milvus_uri=args.milvus_uri, milvus_collection=args.milvus_collection)
     if qa.build_report:
         logging.getLogger("app").info("index rebuilt (%s) in %.1f s", qa.build_report.reason, qa.build_report.seconds)
     report("Loading the embedding models…", None)

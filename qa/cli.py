@@ -33,6 +33,13 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "per question on 2 cores; docs/reader.md)")
     p.add_argument("--no-reader", dest="reader", action="store_false", help="answer without the reader (default)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or build messages")
+    p.add_argument("--backend", choices=("local", "milvus"), default=os.environ.get("QA_BACKEND", "local"),
+                   help="search backend: local (FAISS + bm25s in this process, default) or milvus")
+    p.add_argument("--milvus-uri", default=os.environ.get("QA_MILVUS_URI"), metavar="URI",
+                   help="Milvus to use with --backend milvus: http://host:19530, or a milvus-lite file ending "
+                        "in .db (default: INDEX/milvus.db)")
+    p.add_argument("--milvus-collection", default=os.environ.get("QA_MILVUS_COLLECTION"), metavar="NAME",
+                   help="collection name prefix in Milvus (default: named from the index folder)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,13 +109,19 @@ def reader_slot(args):
     return slot
 
 
+def backend_options(args) -> dict:
+    """The search backend chosen by the flags, as `ReportQA.open` takes it."""
+    return {"backend": getattr(args, "backend", "local"), "milvus_uri": getattr(args, "milvus_uri", None),
+            "milvus_collection": getattr(args, "milvus_collection", None)}
+
+
 def _open(args, *, reader: bool = True):
     from qa.answer.service import ReportQA
 
     t0 = time.perf_counter()
     embedder, xling = embedders(args)
     qa = ReportQA.open(args.corpus, args.index, embedder, xling=xling or False, progress=not args.quiet,
-                       reader=reader_slot(args) if reader else None)
+                       reader=reader_slot(args) if reader else None, **backend_options(args))
     if qa.build_report and not args.quiet:
         print(f"Index rebuilt ({qa.build_report.reason}) in {time.perf_counter() - t0:.1f} s.", file=sys.stderr)
     return qa
@@ -118,12 +131,20 @@ def cmd_index(args) -> int:
     from qa.index.build import open_index
 
     t0 = time.perf_counter()
+    store = None
+    if args.backend == "milvus":
+        from qa.search.milvus_backend import open_store
+
+        store = open_store(args.index, args.milvus_uri, args.milvus_collection)
     embedder, xling = embedders(args)
     index, report = open_index(args.corpus, args.index, embedder, progress=not args.quiet, force=args.force,
-                               xling=xling)
+                               xling=xling, sync=store)
     m = index.manifest
     status = f"built ({report.reason})" if report else "up to date"
     print(f"Index {status}: {index.folder}")
+    if store is not None:
+        print(f"  Milvus: collections {store.name}_* at {args.milvus_uri or args.index / 'milvus.db'} "
+              f"(up to date with {store.synced_build()})")
     print(f"  documents: {m['counts']['documents']}   passages: {m['counts']['passages']}   "
           f"embedded units: {m['counts']['units']}   model: {m['model_id']} ({m['dim']} dims)"
           + (f" + {m['xling_model_id']} (cross-lingual)" if m.get("xling_model_id") else ""))

@@ -47,3 +47,7 @@ class UnknownMode(QAError):
 
 class ReaderUnavailable(QAError):
     """The reader model is missing, fails its checksum or cannot be loaded; answers go on without it."""
+
+
+class BackendUnavailable(QAError):
+    """The chosen search backend cannot be used (its client library is missing, or its server unreachable)."""

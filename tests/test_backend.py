@@ -12,7 +12,19 @@ import pytest
 from qa.search.backend import LocalBackend, Query, Where, depth
 from qa.search.lexical import tokenize
 
-BACKENDS = ["local"]
+BACKENDS = ["local", "milvus"]
+
+
+@pytest.fixture(scope="module")
+def milvus_seed(seed_qa, tmp_path_factory):
+    """The seed index written to milvus-lite: one server process for the module."""
+    from qa.search.milvus_backend import MilvusBackend, open_store
+
+    store = open_store(tmp_path_factory.mktemp("milvus"), collection="seed")
+    store.write(seed_qa.index)
+    store.prune(seed_qa.index)
+    yield MilvusBackend(store.client, store.name, seed_qa.index)
+    store.close()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -20,6 +32,8 @@ def backend(request, seed_qa):
     r = seed_qa.retriever
     if request.param == "local":
         return LocalBackend(r.index, r.lexical)
+    if request.param == "milvus":
+        return request.getfixturevalue("milvus_seed")
     raise AssertionError(request.param)
 
 
@@ -61,7 +75,8 @@ def test_filter_limits_every_leg_but_not_the_normaliser(backend, seed_qa):
     assert legs.lexical_best == pytest.approx(everything.lexical_best)  # BM25 still divides by the best overall
 
 
-def test_each_leg_returns_at_most_its_depth(tmp_path):
+@pytest.mark.parametrize("name", BACKENDS)
+def test_each_leg_returns_at_most_its_depth(tmp_path, name):
     """Per-question work is bounded by k: on 300 passages, a top-1 question gets depth(1) = 50 per leg."""
     from conftest import hash_retriever
 
@@ -71,6 +86,12 @@ def test_each_leg_returns_at_most_its_depth(tmp_path):
                                   for i in range(300))
     index, retriever = hash_retriever(tmp_path, text)
     backend = retriever.backend
+    if name == "milvus":
+        from qa.search.milvus_backend import MilvusBackend, open_store
+
+        store = open_store(tmp_path / "m", collection="depth")
+        store.write(index)
+        backend = MilvusBackend(store.client, store.name, index)
     q = Query("canal school loan", tuple(tokenize("canal school loan")), False,
               retriever.embedder.encode(["canal school loan"], query=True)[0])
     legs = backend.candidates(q, k=1)
@@ -78,3 +99,7 @@ def test_each_leg_returns_at_most_its_depth(tmp_path):
     assert len(legs.dense) <= depth(1)
     assert len(legs.lexical) <= 2 * depth(1)  # its own top, plus the dense leg's candidates
     assert sum(1 for s in legs.lexical.values() if s > 0) >= depth(1)  # many passages match; only the top come back
+    expected = retriever.lexical.scores(list(q.tokens))
+    assert legs.lexical_best == pytest.approx(float(expected.max()), rel=1e-5)
+    if name == "milvus":
+        store.close()

@@ -18,11 +18,11 @@ from qa.answer import judge
 from qa.answer.compose import compose, two_reports
 from qa.answer.judge import THRESHOLDS, Thresholds, make_hits
 from qa.answer.reader import ReaderSlot
-from qa.errors import BadQuestion
+from qa.errors import BackendUnavailable, BadQuestion
 from qa.index.build import BuildReport, LoadedIndex, open_index
 from qa.index.embed import CrossLingualEmbedder, Embedder
 from qa.index.onnx_encoder import default_embedder
-from qa.search.backend import Where
+from qa.search.backend import SearchBackend, Where
 from qa.search.filters import allowed_rows, parse_years
 from qa.search.lexical import has_cjk, tokenize
 from qa.search.question import clean_question, named_terms, resolve
@@ -33,6 +33,7 @@ from qa.types import Answer, Passage
 log = logging.getLogger(__name__)
 
 DEFAULT_MODE = "hybrid"
+BACKENDS = ("local", "milvus")
 
 
 class ReportQA:
@@ -42,29 +43,44 @@ class ReportQA:
 
     def __init__(self, index: LoadedIndex, embedder: Embedder, *, thresholds: dict[str, Thresholds] | None = None,
                  build_report: BuildReport | None = None, xling: Embedder | None = None,
-                 reader: ReaderSlot | None = None):
+                 reader: ReaderSlot | None = None, backend: SearchBackend | None = None):
         self.index = index
         self.reader = reader  # None: no reader at all (answers without it)
         self.rules = set(self.RULES)  # the judging rules in force (switched off one by one in experiments)
         self.embedder = embedder
         self.thresholds = {**THRESHOLDS, **(thresholds or {})}
         self.build_report = build_report
-        self.retriever = Retriever(index, embedder, xling=xling)
+        self.retriever = Retriever(index, embedder, xling=xling, backend=backend)
         self._row_of = index.passage_index()
 
     @classmethod
     def open(cls, corpus_dir: Path, index_dir: Path, embedder: Embedder | None = None, *,
              progress: bool = False, force: bool = False, xling: Embedder | None | bool = None,
-             reader: ReaderSlot | None = None) -> ReportQA:
+             reader: ReaderSlot | None = None, backend: str = "local", milvus_uri: str | None = None,
+             milvus_collection: str | None = None) -> ReportQA:
         """Load (or build) the index. `xling`: a cross-lingual embedder, None for the default
-        (multilingual USE + e5 with the real model, none with an injected test embedder), False for none."""
+        (multilingual USE + e5 with the real model, none with an injected test embedder), False for none.
+        `backend`: "local" (FAISS + bm25s in this process) or "milvus" (candidates from Milvus at
+        `milvus_uri`, default milvus-lite at index/milvus.db; the index is written there too)."""
+        if backend not in BACKENDS:
+            raise BackendUnavailable(f"unknown search backend {backend!r}; choose {' or '.join(BACKENDS)}")
         if xling is None:
             xling = CrossLingualEmbedder() if embedder is None else False
         embedder = embedder or default_embedder()
         xling = xling or None
+        store = None
+        if backend == "milvus":  # pymilvus is imported only here: the default path stays without it
+            from qa.search.milvus_backend import open_store
+
+            store = open_store(index_dir, milvus_uri, milvus_collection)
         index, report = open_index(Path(corpus_dir), Path(index_dir), embedder, progress=progress, force=force,
-                                   xling=xling)
-        return cls(index, embedder, build_report=report, xling=xling, reader=reader)
+                                   xling=xling, sync=store)
+        engine = None
+        if store is not None:
+            from qa.search.milvus_backend import MilvusBackend
+
+            engine = MilvusBackend(store.client, store.name, index)
+        return cls(index, embedder, build_report=report, xling=xling, reader=reader, backend=engine)
 
     @property
     def passages(self) -> list[Passage]:

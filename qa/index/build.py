@@ -26,17 +26,18 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from qa import __version__
-from qa.index import vectorstore
-from qa.index.embed import Embedder
 from qa.errors import IndexUnusable
+from qa.index import vectorstore
 from qa.index.cache import KEYS_FILE, XKEYS_FILE, VectorCache, load_caches, sha256_file
+from qa.index.embed import Embedder
 from qa.ingest.corpus import INGEST_VERSION, file_hashes, load_corpus
-from qa.types import Corpus, Passage, Unit
 from qa.ingest.units import STRIDE, UNITS_VERSION, WINDOW, build_units, embedding_text
+from qa.types import Corpus, Passage, Unit
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +141,12 @@ def build_lock(index_dir: Path):
 
 def build_index(corpus: Corpus, hashes: dict[str, str], embedder: Embedder, index_dir: Path, *,
                 reason: str = "build requested", progress: bool = False,
-                xling: Embedder | None = None, reuse: bool = True, whole_passages: bool = False) -> BuildReport:
+                xling: Embedder | None = None, reuse: bool = True, whole_passages: bool = False,
+                sync=None) -> BuildReport:
     """Embed the units of the corpus not embedded in the previous build, reuse the other vectors, and
     switch the new (complete) index in atomically. `reuse=False` embeds everything afresh (a forced
-    rebuild). Caller holds the lock."""
+    rebuild). `sync`: a search engine to update too (`qa.index.milvus_store.MilvusStore`), written
+    before `CURRENT` switches and pruned after. Caller holds the lock."""
     t0 = time.perf_counter()
     passages = corpus.passages
     units = build_units(passages, embedder.max_words, whole=whole_passages)
@@ -186,12 +189,17 @@ def build_index(corpus: Corpus, hashes: dict[str, str], embedder: Embedder, inde
                 os.fsync(f.fileno())
         final = index_dir / f"build-{time.strftime('%Y%m%d-%H%M%S')}-{tmp.name[-6:]}"
         os.rename(tmp, final)
+        if sync is not None:  # the engine first: a kill here leaves the old index live (see milvus_store)
+            sync.write(LoadedIndex(final, manifest, [], passages, units, index, main.vectors, xvectors),
+                       progress=progress)
         pointer = index_dir / "CURRENT.tmp"
         pointer.write_text(final.name + "\n", encoding="utf-8")
         os.replace(pointer, index_dir / "CURRENT")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if sync is not None:
+        _finish_sync(sync, passages, units, final.name)
     for old in index_dir.glob("build-*"):
         if old != final:
             shutil.rmtree(old, ignore_errors=True)
@@ -204,6 +212,26 @@ def build_index(corpus: Corpus, hashes: dict[str, str], embedder: Embedder, inde
                        tuple(f"{s.path}: {s.reason}" for s in corpus.skipped), time.perf_counter() - t0,
                        added, changed, removed, main.embedded, main.reused,
                        cross.embedded if cross else 0, cross.reused if cross else 0)
+
+
+def _finish_sync(sync, passages: list[Passage], units: list[Unit], build: str) -> None:
+    """After `CURRENT` switched: delete what the engine holds beyond the index, and record the build."""
+    sync.prune(SimpleNamespace(passages=passages, units=units))
+    sync.mark(build)
+
+
+def sync_index(sync, index: LoadedIndex, index_dir: Path, progress: bool = False) -> bool:
+    """Bring the engine up to the loaded index if it was last updated to another build (first use, or an
+    update that was killed after `CURRENT` switched). True if it wrote anything."""
+    if sync.synced_build() == index.folder.name:
+        return False
+    with build_lock(index_dir):
+        if sync.synced_build() == index.folder.name:
+            return False
+        log.info("updating the search engine to %s", index.folder.name)
+        sync.write(index, progress=progress)
+        _finish_sync(sync, index.passages, index.units, index.folder.name)
+    return True
 
 
 def _manifest(corpus: Corpus, hashes: dict[str, str], embedder: Embedder, xling: Embedder | None, spec, units: int,
@@ -303,11 +331,22 @@ def load_index(index_dir: Path, *, model_id: str, hashes: dict[str, str], xling_
 
 
 def open_index(corpus_dir: Path, index_dir: Path, embedder: Embedder, *, progress: bool = False,
-               force: bool = False, xling: Embedder | None = None) -> tuple[LoadedIndex, BuildReport | None]:
-    """Load the index, or (re)build it when it is missing, stale or unreadable.
+               force: bool = False, xling: Embedder | None = None,
+               sync=None) -> tuple[LoadedIndex, BuildReport | None]:
+    """Load the index, or (re)build it when it is missing, stale or unreadable; with `sync` (a search
+    engine, `qa.index.milvus_store.MilvusStore`) the engine is brought up to the index too.
 
     Returns the index and, if a build happened, its report (whose `reason` is one line).
     """
+    index, report = _open_local(corpus_dir, index_dir, embedder, progress=progress, force=force, xling=xling,
+                                sync=sync)
+    if sync is not None and report is None:
+        sync_index(sync, index, index_dir, progress=progress)
+    return index, report
+
+
+def _open_local(corpus_dir: Path, index_dir: Path, embedder: Embedder, *, progress: bool, force: bool,
+                xling: Embedder | None, sync) -> tuple[LoadedIndex, BuildReport | None]:
     hashes = file_hashes(corpus_dir)
     xid = xling.model_id if xling else None
     if not force:
@@ -327,5 +366,5 @@ def open_index(corpus_dir: Path, index_dir: Path, embedder: Embedder, *, progres
         corpus = load_corpus(corpus_dir)
         hashes = file_hashes(corpus_dir)
         report = build_index(corpus, hashes, embedder, index_dir, reason=reason, progress=progress,
-                             xling=xling, reuse=not force)
+                             xling=xling, reuse=not force, sync=sync)
     return load_index(index_dir, model_id=embedder.model_id, hashes=hashes, xling_id=xid), report
