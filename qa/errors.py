@@ -47,3 +47,8 @@ class UnknownMode(QAError):
 
 class ReaderUnavailable(QAError):
     """The reader model is missing, fails its checksum or cannot be loaded; answers go on without it."""
+
+
+class ClusterUnavailable(QAError):
+    """The distributed build cannot run: Ray is not installed, the cluster cannot be reached, or a model
+    worker failed; the message says which, in plain words."""

@@ -30,13 +30,13 @@ from pathlib import Path
 import numpy as np
 
 from qa import __version__
-from qa.index import vectorstore
-from qa.index.embed import Embedder
 from qa.errors import IndexUnusable
+from qa.index import vectorstore
 from qa.index.cache import KEYS_FILE, XKEYS_FILE, VectorCache, load_caches, sha256_file
+from qa.index.embed import Embedder
 from qa.ingest.corpus import INGEST_VERSION, file_hashes, load_corpus
-from qa.types import Corpus, Passage, Unit
 from qa.ingest.units import STRIDE, UNITS_VERSION, WINDOW, build_units, embedding_text
+from qa.types import Corpus, Passage, Unit
 
 log = logging.getLogger(__name__)
 
