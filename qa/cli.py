@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="build or update the index and print a summary")
     _common(p)
     p.add_argument("--force", action="store_true", help="rebuild from scratch (re-embed everything) even if the index is up to date")
+    p.add_argument("--workers", type=int, default=os.environ.get("QA_WORKERS", "0"), metavar="N",
+                   help="embed on N model workers of a local Ray cluster started for the build (Ray Data; same "
+                        "vectors as one process; default 0: one process, no Ray)")
+    p.add_argument("--ray-address", default=os.environ.get("QA_RAY_ADDRESS") or None, metavar="ADDR",
+                   help="run the --workers on the existing Ray cluster at ADDR (host:port, or auto) instead "
+                        "(its nodes need the model packages installed; docs/usage.md)")
 
     p = sub.add_parser("ask", help="answer a question with cited passages")
     _common(p)
@@ -117,10 +123,25 @@ def _open(args, *, reader: bool = True):
 def cmd_index(args) -> int:
     from qa.index.build import open_index
 
+    if args.workers < 0 or (args.ray_address and args.workers < 1):
+        print("error: --workers must be at least 1 with --ray-address (how many model workers to run there), "
+              "and never negative", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
-    embedder, xling = embedders(args)
-    index, report = open_index(args.corpus, args.index, embedder, progress=not args.quiet, force=args.force,
-                               xling=xling)
+    cluster = None
+    if args.workers:
+        from qa.index.distributed import RayCluster, ray_embedders
+
+        cluster = RayCluster(args.workers, args.ray_address)  # started only if something needs embedding
+        embedder, xling = ray_embedders(args.model, args.cross_lingual, cluster)
+    else:
+        embedder, xling = embedders(args)
+    try:
+        index, report = open_index(args.corpus, args.index, embedder, progress=not args.quiet, force=args.force,
+                                   xling=xling)
+    finally:
+        if cluster:
+            cluster.close()
     m = index.manifest
     status = f"built ({report.reason})" if report else "up to date"
     print(f"Index {status}: {index.folder}")
@@ -138,6 +159,9 @@ def cmd_index(args) -> int:
             if paths:
                 print(f"  {label}: {', '.join(paths[:10])}" + (f" … (+{len(paths) - 10})" if len(paths) > 10 else ""))
         print(f"  {report.summary()}")
+        if cluster and report.embedded + report.xling_embedded:
+            where = f"the Ray cluster at {args.ray_address}" if args.ray_address else "a local Ray cluster"
+            print(f"  embedded by {args.workers} model worker{'s' if args.workers > 1 else ''} on {where}")
     print(f"  time: {time.perf_counter() - t0:.1f} s" + (f" (build {report.seconds:.1f} s)" if report else ""))
     return 0
 
