@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="measure index build time and query latency on the corpus")
     _common(p)
-    p.add_argument("--repeats", type=int, default=3, help="passes over the question set (default 3)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="passes over the question set; with --distributed, runs of each setting (default 3)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--no-targets", dest="targets", action="store_false",
                    help="skip the speed-target table (cold starts, app, 20-user load; each also with the torch runtime)")
@@ -74,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: cold start (CLI path and app) split into its parts, and peak memory")
     p.add_argument("--scale", action="store_true",
                    help="instead: the vector-search scale curve on synthetic vectors (writes docs/scale.png)")
+    p.add_argument("--distributed", action="store_true",
+                   help="instead: one process vs Ray Data with 1 and 2 model workers on synthetic report units, "
+                        "vectors compared, and the cores a cluster needs for 10^6 and 10^7 passages an hour")
+    p.add_argument("--units", type=int, default=2000, help="synthetic units for --distributed (default 2000)")
     p.add_argument("--sizes", default="1e3,1e4,1e5,1e6", help="passage counts for --scale (default 1e3,1e4,1e5,1e6)")
     p.add_argument("--reader-runtimes", default="llama.cpp,torch",
                    help="reader runtimes to compare (default llama.cpp,torch; the reader part is skipped with --no-reader)")
@@ -248,6 +253,12 @@ def cmd_bench(args) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
         print(bench_scale.main(sizes, as_json=args.json))
+        return 0
+    if args.distributed:
+        from qa.bench.distributed import distributed_bench, distributed_markdown
+
+        result = distributed_bench(args.corpus, units=args.units, repeats=args.repeats)
+        print(json.dumps(result, indent=2) if args.json else distributed_markdown(result))
         return 0
     from qa.bench.speed import incremental_bench, incremental_markdown, run_bench, to_markdown
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from qa.index.embed import Embedder, contiguous_batches
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]  # the folder holding the `qa` package, for local workers
-BATCHES_PER_CALL = 4  # planned batches a worker encodes per Ray call: fewer round trips, still a smooth bar
+BATCHES_PER_CALL = 4  # planned batches a worker encodes per Ray call at most: fewer round trips, smooth bar
 LOCAL_CPUS_PER_WORKER = 0.5  # fractional: a pool asking whole CPUs plus Ray Data's own task can stall for ever
 
 
@@ -184,6 +185,8 @@ class RayEmbedder:
         self.model_id = self.local.model_id
         self.max_words = self.local.max_words
         self.desc = desc or f"Embedding on Ray ({cluster.workers} workers)"
+        self.timings: dict[str, float] = {}  # of the last encode: seconds to the first batch back (actors and
+        # models started: `first_units` done), and to the end (`total_s`); read by `qa bench --distributed`
 
     @property
     def dim(self) -> int:
@@ -195,15 +198,23 @@ class RayEmbedder:
         plan = batch_plan(self.local, texts)
         ray = self.cluster.connect()
         items = [{"batch": b, "texts": [texts[i] for i in rows]} for b, rows in enumerate(plan)]
-        ds = ray.data.from_items(items).map_batches(
-            _EncodeBatches, fn_constructor_kwargs={"factory": self.factory}, batch_size=BATCHES_PER_CALL,
+        # Fewer batches a call when there are few (every worker gets some), and a block per call: Ray would
+        # otherwise pack a small input into one block, which one worker takes.
+        per_call = max(1, min(BATCHES_PER_CALL, len(items) // (4 * self.cluster.workers)))
+        ds = ray.data.from_items(items, override_num_blocks=-(-len(items) // per_call)).map_batches(
+            _EncodeBatches, fn_constructor_kwargs={"factory": self.factory}, batch_size=per_call,
             compute=ray.data.ActorPoolStrategy(size=self.cluster.workers), num_cpus=self.cluster.cpus_per_worker)
-        return self._collect(ray, ds, plan, len(texts), progress)
+        with warnings.catch_warnings():  # Ray's note that fewer batches than workers leave some idle
+            warnings.filterwarnings("ignore", message="The minimum number of concurrent actors")
+            return self._collect(ray, ds, plan, len(texts), progress)
 
     def _collect(self, ray, ds, plan: list[list[int]], n: int, progress: bool) -> np.ndarray:
         """Each batch's rows put back where they came from, as the actors finish them."""
+        import time
+
         from tqdm import tqdm
 
+        t0, first = time.perf_counter(), None
         dim = self.dim
         out = np.empty((n, dim), np.float32)
         done = np.zeros(len(plan), bool)
@@ -216,11 +227,13 @@ class RayEmbedder:
                     out[plan[b]] = np.frombuffer(row["vectors"], np.float32).reshape(len(plan[b]), dim)
                     done[b] = True
                     bar.update(1)
+                    first = first or (time.perf_counter() - t0, len(plan[b]))
         except ray.exceptions.RayError as e:  # Ray's own failures: a worker lost, the cluster gone
             last = str(e).strip().splitlines()[-1] if str(e).strip() else e.__class__.__name__
             raise ClusterUnavailable(f"the Ray cluster failed during the build: {last}") from None
         if not done.all():
             raise ClusterUnavailable(f"{int((~done).sum())} of {len(plan)} batches came back from no worker")
+        self.timings = {"first_s": first[0], "first_units": first[1], "total_s": time.perf_counter() - t0}
         return out
 
 
