@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="build or update the index and print a summary")
     _common(p)
     p.add_argument("--force", action="store_true", help="rebuild from scratch (re-embed everything) even if the index is up to date")
+    p.add_argument("--workers", type=int, default=os.environ.get("QA_WORKERS", "0"), metavar="N",
+                   help="embed on N model workers of a local Ray cluster started for the build (Ray Data; same "
+                        "vectors as one process; default 0: one process, no Ray)")
+    p.add_argument("--ray-address", default=os.environ.get("QA_RAY_ADDRESS") or None, metavar="ADDR",
+                   help="run the --workers on the existing Ray cluster at ADDR (host:port, or auto) instead "
+                        "(its nodes need the model packages installed; docs/usage.md)")
 
     p = sub.add_parser("ask", help="answer a question with cited passages")
     _common(p)
@@ -65,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="measure index build time and query latency on the corpus")
     _common(p)
-    p.add_argument("--repeats", type=int, default=3, help="passes over the question set (default 3)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="passes over the question set; with --distributed, runs of each setting (default 3)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--no-targets", dest="targets", action="store_false",
                    help="skip the speed-target table (cold starts, app, 20-user load; each also with the torch runtime)")
@@ -75,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: cold start (CLI path and app) split into its parts, and peak memory")
     p.add_argument("--scale", action="store_true",
                    help="instead: the vector-search scale curve on synthetic vectors (writes docs/scale.png)")
+    p.add_argument("--distributed", action="store_true",
+                   help="instead: one process vs Ray Data with 1 and 2 model workers on synthetic report units, "
+                        "vectors compared, and the cores a cluster needs for 10^6 and 10^7 passages an hour")
+    p.add_argument("--units", type=int, default=2000, help="synthetic units for --distributed (default 2000)")
     p.add_argument("--sizes", default="1e3,1e4,1e5,1e6", help="passage counts for --scale (default 1e3,1e4,1e5,1e6)")
     p.add_argument("--reader-runtimes", default="llama.cpp,torch",
                    help="reader runtimes to compare (default llama.cpp,torch; the reader part is skipped with --no-reader)")
@@ -130,15 +141,30 @@ def _open(args, *, reader: bool = True):
 def cmd_index(args) -> int:
     from qa.index.build import open_index
 
+    if args.workers < 0 or (args.ray_address and args.workers < 1):
+        print("error: --workers must be at least 1 with --ray-address (how many model workers to run there), "
+              "and never negative", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     store = None
     if args.backend == "milvus":
         from qa.search.milvus_backend import open_store
 
         store = open_store(args.index, args.milvus_uri, args.milvus_collection)
-    embedder, xling = embedders(args)
-    index, report = open_index(args.corpus, args.index, embedder, progress=not args.quiet, force=args.force,
-                               xling=xling, sync=store)
+    cluster = None
+    if args.workers:
+        from qa.index.distributed import RayCluster, ray_embedders
+
+        cluster = RayCluster(args.workers, args.ray_address)  # started only if something needs embedding
+        embedder, xling = ray_embedders(args.model, args.cross_lingual, cluster)
+    else:
+        embedder, xling = embedders(args)
+    try:
+        index, report = open_index(args.corpus, args.index, embedder, progress=not args.quiet, force=args.force,
+                                   xling=xling, sync=store)
+    finally:
+        if cluster:
+            cluster.close()
     m = index.manifest
     status = f"built ({report.reason})" if report else "up to date"
     print(f"Index {status}: {index.folder}")
@@ -159,6 +185,9 @@ def cmd_index(args) -> int:
             if paths:
                 print(f"  {label}: {', '.join(paths[:10])}" + (f" … (+{len(paths) - 10})" if len(paths) > 10 else ""))
         print(f"  {report.summary()}")
+        if cluster and report.embedded + report.xling_embedded:
+            where = f"the Ray cluster at {args.ray_address}" if args.ray_address else "a local Ray cluster"
+            print(f"  embedded by {args.workers} model worker{'s' if args.workers > 1 else ''} on {where}")
     print(f"  time: {time.perf_counter() - t0:.1f} s" + (f" (build {report.seconds:.1f} s)" if report else ""))
     return 0
 
@@ -245,6 +274,12 @@ def cmd_bench(args) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
         print(bench_scale.main(sizes, as_json=args.json))
+        return 0
+    if args.distributed:
+        from qa.bench.distributed import distributed_bench, distributed_markdown
+
+        result = distributed_bench(args.corpus, units=args.units, repeats=args.repeats)
+        print(json.dumps(result, indent=2) if args.json else distributed_markdown(result))
         return 0
     from qa.bench.speed import incremental_bench, incremental_markdown, run_bench, to_markdown
 

@@ -51,3 +51,8 @@ class ReaderUnavailable(QAError):
 
 class BackendUnavailable(QAError):
     """The chosen search backend cannot be used (its client library is missing, or its server unreachable)."""
+
+
+class ClusterUnavailable(QAError):
+    """The distributed build cannot run: Ray is not installed, the cluster cannot be reached, or a model
+    worker failed; the message says which, in plain words."""

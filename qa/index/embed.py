@@ -3,12 +3,18 @@
 Every embedder returns normalised rows, so cosine similarity is the inner product everywhere
 (FAISS `IndexFlatIP`, the highlight scorer). Functions elsewhere take an `Embedder` argument, so tests
 can inject `HashEmbedder` for plumbing while the main tests use the packaged model.
+
+An embedder that batches its texts may say how with `batch_plan(texts) -> list[list[int]]`: the rows its
+`encode` runs together, in the order it runs them, such that encoding one batch alone gives the same rows
+bit for bit. The distributed build (qa/index/distributed.py) ships exactly those batches to its workers;
+without the method it assumes a row does not depend on its batch (`HashEmbedder`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import re
 from typing import Protocol
@@ -30,6 +36,11 @@ class Embedder(Protocol):
     def dim(self) -> int: ...
 
     def encode(self, texts: list[str], *, query: bool = False, progress: bool = False) -> np.ndarray: ...
+
+
+def contiguous_batches(n: int, size: int) -> list[list[int]]:
+    """Rows 0…n−1 in order, `size` to a batch: the plan of an encoder that batches its input as given."""
+    return [list(range(s, min(s + size, n))) for s in range(0, n, size)]
 
 
 def normalise(x: np.ndarray) -> np.ndarray:
@@ -88,6 +99,13 @@ class SentenceTransformerEmbedder:
         get = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
         return int(get())
 
+    def batch_plan(self, texts: list[str]) -> list[list[int]]:
+        """sentence-transformers' own batches: longest text first (`np.argsort` of minus the length in
+        characters, prefix included), `batch_size` to a batch. (It interleaves long and short only under flash
+        attention, which does not run on CPU.)"""
+        order = np.argsort([-len(self.passage_prefix + t) for t in texts]).tolist()
+        return [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+
     def encode(self, texts: list[str], *, query: bool = False, progress: bool = False) -> np.ndarray:
         prefix = self.query_prefix if query else self.passage_prefix
         vecs = self.model.encode(
@@ -128,6 +146,7 @@ class MultilingualUSEEmbedder:
 
     max_words = 120
     model_id = "multilingual-USE-v3"
+    batch_size = 32
 
     def __init__(self, threads: int = 2):
         self.threads = threads
@@ -145,7 +164,7 @@ class MultilingualUSEEmbedder:
         return 512
 
     def encode(self, texts: list[str], *, query: bool = False, progress: bool = False) -> np.ndarray:
-        return _batched(self.model.encode, texts, self.dim, 32, "Cross-lingual vectors (USE)", progress)
+        return _batched(self.model.encode, texts, self.dim, self.batch_size, "Cross-lingual vectors (USE)", progress)
 
 
 class E5SmallEmbedder:
@@ -153,6 +172,7 @@ class E5SmallEmbedder:
 
     max_words = 200
     model_id = "multilingual-e5-small-q4"
+    batch_size = 16
 
     def __init__(self):
         self._model = None
@@ -173,7 +193,7 @@ class E5SmallEmbedder:
     def encode(self, texts: list[str], *, query: bool = False, progress: bool = False) -> np.ndarray:
         if query and texts:
             return normalise(np.vstack([np.asarray(self.model.query(t)).reshape(1, -1) for t in texts]))
-        return _batched(self.model.passage, texts, self.dim, 16, "Cross-lingual vectors (e5)", progress)
+        return _batched(self.model.passage, texts, self.dim, self.batch_size, "Cross-lingual vectors (e5)", progress)
 
 
 def _import(module: str, package: str):
@@ -213,6 +233,10 @@ class CrossLingualEmbedder:
     @property
     def dim(self) -> int:
         return sum(p.dim for p in self.parts)
+
+    def batch_plan(self, texts: list[str]) -> list[list[int]]:
+        """Runs of consecutive texts that both models batch alike: 32 = two of e5's batches, one of USE's."""
+        return contiguous_batches(len(texts), math.lcm(*(p.batch_size for p in self.parts)))
 
     def encode(self, texts: list[str], *, query: bool = False, progress: bool = False) -> np.ndarray:
         blocks = [np.sqrt(w) * p.encode(texts, query=query, progress=progress) for p, w in zip(self.parts, self.weights)]

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.index.embed import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder, normalise
 from qa.errors import ModelUnavailable
+from qa.index.embed import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder, normalise
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class OnnxEmbedder:
             self._dim = int(json.loads((self.model_dir / "config.json").read_text(encoding="utf-8"))["hidden_size"])
         return self._dim
 
-    def load(self) -> "OnnxEmbedder":
+    def load(self) -> OnnxEmbedder:
         """Export (first time only), then open the ONNX session and the tokenizer."""
         with self._lock:
             if self._session is None:
@@ -179,21 +179,25 @@ class OnnxEmbedder:
                 self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         return self
 
+    def batch_plan(self, texts: list[str]) -> list[list[int]]:
+        """The batches `encode` runs: similar lengths together (less padding to compute), shortest first,
+        `batch_size` to a batch, each padded to its longest text. A planned batch encoded alone is sorted
+        the same way (the sort is stable) and runs as one batch, so its rows come out identical."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i].strip()))
+        return [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+
     def encode(self, texts: list[str], *, query: bool = False, progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         self.load()
         texts = [t.strip() for t in texts]  # as sentence-transformers does before tokenising
-        # similar lengths batched together: less padding to compute
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.empty((len(texts), self.dim), np.float32)
-        starts = range(0, len(order), self.batch_size)
+        batches = self.batch_plan(texts)
         if progress and len(texts) > self.batch_size:
             from tqdm import tqdm
 
-            starts = tqdm(starts, desc="Embedding (all-MiniLM-L6-v2, ONNX)", unit="batch")
-        for s in starts:
-            rows = order[s : s + self.batch_size]
+            batches = tqdm(batches, desc="Embedding (all-MiniLM-L6-v2, ONNX)", unit="batch")
+        for rows in batches:
             enc = self._tokenizer.encode_batch([texts[i] for i in rows])
             feed = {"input_ids": np.array([e.ids for e in enc], np.int64),
                     "attention_mask": np.array([e.attention_mask for e in enc], np.int64),
@@ -202,16 +206,17 @@ class OnnxEmbedder:
         return normalise(out)  # normalised in the graph already; once more keeps the one contract of qa.embed
 
 
-def default_embedder(model: str | None = None, runtime: str | None = None) -> Embedder:
+def default_embedder(model: str | None = None, runtime: str | None = None, *, threads: int | None = None) -> Embedder:
     """The embedder for `--model`: the packaged all-MiniLM-L6-v2 through ONNX Runtime by default (no torch
     on the query path), any other sentence-transformers model through sentence-transformers. `runtime`
     (or `$QA_EMBED_RUNTIME`) "torch" runs the packaged model through sentence-transformers too: the
-    earlier path, kept as `qa bench`'s baseline and as a fallback."""
+    earlier path, kept as `qa bench`'s baseline and as a fallback. `threads` caps ONNX Runtime's threads
+    (default: one per core), for model workers sharing the cores (qa/index/distributed.py)."""
     from importlib.util import find_spec
 
     runtime = runtime or os.environ.get("QA_EMBED_RUNTIME") or "onnx"
     if runtime not in ("onnx", "torch"):
         raise ModelUnavailable(f"unknown embedding runtime {runtime!r} (QA_EMBED_RUNTIME): onnx or torch")
     if runtime == "onnx" and (model is None or model == DEFAULT_MODEL) and find_spec("onnxruntime") is not None:
-        return OnnxEmbedder()
+        return OnnxEmbedder(threads=threads)
     return SentenceTransformerEmbedder(model)
