@@ -75,7 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: cold start (CLI path and app) split into its parts, and peak memory")
     p.add_argument("--scale", action="store_true",
                    help="instead: the vector-search scale curve on synthetic vectors (writes docs/scale.png)")
-    p.add_argument("--sizes", default="1e3,1e4,1e5,1e6", help="passage counts for --scale (default 1e3,1e4,1e5,1e6)")
+    p.add_argument("--scale-hybrid", action="store_true",
+                   help="instead: per-question time of hybrid retrieval (no reader) on a synthetic report-like corpus")
+    p.add_argument("--sizes", default="1e3,1e4,1e5,1e6",
+                   help="passage counts for --scale and --scale-hybrid (default 1e3,1e4,1e5,1e6)")
+    p.add_argument("--profile", action="store_true", help="with --scale-hybrid: a cProfile of the largest size")
     p.add_argument("--reader-runtimes", default="llama.cpp,torch",
                    help="reader runtimes to compare (default llama.cpp,torch; the reader part is skipped with --no-reader)")
 
@@ -236,7 +240,7 @@ def _ask_batch(args, docs) -> int:
 
 
 def cmd_bench(args) -> int:
-    if args.scale:
+    if args.scale or args.scale_hybrid:
         from qa.bench import scale as bench_scale
 
         try:
@@ -244,7 +248,12 @@ def cmd_bench(args) -> int:
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        print(bench_scale.main(sizes, as_json=args.json))
+        if args.scale_hybrid:
+            from qa.bench import scale_hybrid
+
+            print(scale_hybrid.main(sizes, as_json=args.json, profile=args.profile))
+        else:
+            print(bench_scale.main(sizes, as_json=args.json))
         return 0
     from qa.bench.speed import incremental_bench, incremental_markdown, run_bench, to_markdown
 

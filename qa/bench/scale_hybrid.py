@@ -1,0 +1,329 @@
+"""`python -m qa bench --scale-hybrid`: per-question time of the whole hybrid retrieval at 10^3…10^6 passages.
+
+What is timed is `Retriever.search(question, k, mode="hybrid")` with the local backend: the candidate
+legs (FAISS dense leg, bm25s lexical leg) plus everything after them (sentence evidence, the highlight,
+the second-opinion and discount steps). Not timed: the reader, and query encoding — the question
+vectors are looked up from a table filled beforehand (`LookupEmbedder`); one real ONNX MiniLM encode per
+question is measured apart, on the real report's questions, and reported as its own column.
+
+The corpus is SYNTHETIC and report-like: English passages of 1–3 sentences, each sentence either a real
+sentence of the bundled report or 8–30 words drawn with a Zipf distribution from the report's own
+words (most frequent first) followed by made-up proper names, with numbers (years, "3,500", "12.39
+million Yuan") in about 40 % of sentences; section headings are the report's 【…】 headings; 50 passages
+per report. Units are the passages' sentences (1–3 per passage, ~1.8 on average), and their vectors are
+the clustered synthetic vectors of `qa.bench.scale` (no model runs), so the dense leg behaves as on real
+embeddings and the lexical legs see real-looking term statistics. The index is built directly as a
+`LoadedIndex` (FAISS index as `vectorstore.choose_index` picks it), not by `qa index`.
+
+Questions: half the shipped question set's first questions, half generated from the same vocabulary
+(some with numbers). Time per question is split into the dense leg (FAISS search and the best unit per
+passage), the lexical legs (the rest of `backend.candidates`: BM25, top rows, normalisers) and the rest
+(scoring every candidate: sentence evidence, highlight, the hybrid steps).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import re
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from qa.bench.scale import _peak_rss_mb, _rss_mb, synthetic
+from qa.eval.metrics import percentile
+from qa.index import vectorstore as vs
+from qa.index.build import LoadedIndex
+from qa.types import Passage, Unit
+
+DIM = 384
+K = 10  # the evaluation's k (`qa eval`), deeper than `qa ask`'s 5
+QUESTIONS = 50
+PER_REPORT = 50  # passages per synthetic report
+NAMES = 30_000  # made-up proper names after the report's words (the long tail of the vocabulary)
+ROOT = Path(__file__).resolve().parents[2]
+REPORT = ROOT / "corpus" / "xpcc-poverty-alleviation-2011.txt"
+SHIPPED_QUESTIONS = ROOT / "corpus" / "xpcc-poverty-alleviation-2011.questions.jsonl"
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
+_CJK = re.compile(r"[\u3400-\u9fff]")  # the corpus is English only (the report's Chinese footer is left out)
+
+
+class LookupEmbedder:
+    """Question vectors looked up from a table filled beforehand (the `Embedder` protocol, no model)."""
+
+    model_id = "synthetic-lookup"
+    max_words = 256
+
+    def __init__(self, vectors: dict[str, np.ndarray]):
+        self.vectors = vectors
+        self.dim = len(next(iter(vectors.values())))
+
+    def encode(self, texts: list[str], *, query: bool = False, progress: bool = False) -> np.ndarray:
+        return np.stack([self.vectors[t] for t in texts])
+
+
+class Vocabulary:
+    """The report's sentences, headings and words (by frequency), and made-up names, to draw text from."""
+
+    def __init__(self, seed: int = 0):
+        text = REPORT.read_text(encoding="utf-8")
+        self.headings = sorted(set(re.findall(r"【([^】]+)】", text)))
+        body = re.sub(r"【[^】]+】", " ", text)
+        self.sentences = [s.strip() for s in re.split(r"(?<=[.;])\s+", body)
+                          if 40 <= len(s.strip()) <= 400 and not _CJK.search(s)]
+        counts: dict[str, int] = {}
+        for w in _WORD.findall(body):
+            counts[w.lower()] = counts.get(w.lower(), 0) + 1
+        words = sorted(counts, key=lambda w: (-counts[w], w))
+        rng = np.random.default_rng(seed)
+        stems = [w for w in words if len(w) >= 4]
+        names = {(stems[a][:3] + stems[b][-4:]).capitalize()
+                 for a, b in rng.integers(0, len(stems), (NAMES * 2, 2))}
+        self.words = np.array(words + sorted(names - set(words))[:NAMES], dtype=object)
+        ranks = np.arange(1, len(self.words) + 1)
+        p = 1.0 / (ranks + 2.7)  # Zipf–Mandelbrot, exponent 1
+        self.p = p / p.sum()
+
+
+def _number(rng: np.random.Generator) -> str:
+    kind = rng.integers(0, 4)
+    if kind == 0:
+        return str(int(rng.integers(1990, 2021)))
+    if kind == 1:
+        return f"{int(rng.integers(1, 1000)):,}" + ("" if rng.random() < 0.5 else f",{int(rng.integers(0, 1000)):03d}")
+    if kind == 2:
+        return f"{rng.integers(1, 1000)}.{rng.integers(0, 100):02d} million Yuan"
+    return f"{rng.integers(1, 100)} percent"
+
+
+def _sentences(vocab: Vocabulary, m: int, rng: np.random.Generator) -> list[str]:
+    """`m` sentences: 15 % real report sentences, the rest Zipf-drawn words (40 % with a number)."""
+    lengths = rng.integers(8, 31, m)
+    draws = rng.choice(len(vocab.words), int(lengths.sum()), p=vocab.p)
+    ends = np.cumsum(lengths)
+    real = rng.random(m) < 0.15
+    with_number = rng.random(m) < 0.4
+    out = []
+    for i in range(m):
+        if real[i]:
+            out.append(vocab.sentences[int(rng.integers(0, len(vocab.sentences)))])
+            continue
+        words = list(vocab.words[draws[ends[i] - lengths[i]:ends[i]]])
+        if with_number[i]:
+            words.insert(int(rng.integers(1, len(words))), _number(rng))
+        text = " ".join(words)
+        out.append(text[0].upper() + text[1:] + ".")
+    return out
+
+
+def synthetic_corpus(n: int, vocab: Vocabulary, *, seed: int = 1) -> tuple[list[Passage], list[Unit]]:
+    """`n` report-like passages of 1–3 sentences, and one sentence unit per sentence."""
+    rng = np.random.default_rng(seed)
+    per = rng.choice([1, 2, 3], n, p=[0.4, 0.4, 0.2])
+    sentences = _sentences(vocab, int(per.sum()), rng)
+    headings = rng.integers(0, len(vocab.headings), n // 5 + 1)
+    passages, units, s = [], [], 0
+    for row in range(n):
+        doc = f"synthetic-{row // PER_REPORT:06d}"
+        text, offsets = "", []
+        for sent in sentences[s:s + per[row]]:
+            start = len(text) + (1 if text else 0)
+            text = f"{text} {sent}" if text else sent
+            offsets.append((start, len(text), sent))
+        s += per[row]
+        passages.append(Passage(f"{doc}#{row:08x}", doc, f"Synthetic report {row // PER_REPORT} on poverty alleviation",
+                                vocab.headings[headings[row // 5]], row % PER_REPORT + 1, 0, len(text), text,
+                                year=2000 + (row // PER_REPORT) % 21))
+        units += [Unit(row, a, b, "sentence", t) for a, b, t in offsets]
+    return passages, units
+
+
+def questions(vocab: Vocabulary, count: int = QUESTIONS, *, seed: int = 3) -> list[str]:
+    """Half the shipped set's first questions, half made from the vocabulary's words (some with numbers)."""
+    shipped = [json.loads(line)["question"] for line in SHIPPED_QUESTIONS.read_text(encoding="utf-8").splitlines()
+               if line.strip()][:count // 2]
+    rng = np.random.default_rng(seed)
+    content = [w for w in vocab.words[:3000] if len(w) > 3]
+    templates = ("How many {a} {b} were there in {y}?", "What did the Corps do about {a} and {b}?",
+                 "How much {a} went to {b} {c}?", "Which {a} {b} reached {n}?", "What is the {a} of the {b} {c}?")
+    made = []
+    for i in range(count - len(shipped)):
+        a, b, c = (content[int(j)] for j in rng.integers(0, len(content), 3))
+        made.append(templates[i % len(templates)].format(a=a, b=b, c=c, y=int(rng.integers(2000, 2021)),
+                                                         n=_number(rng)))
+    return shipped + made
+
+
+class Stopwatch:
+    """Seconds spent in wrapped calls, by label (reset per question)."""
+
+    def __init__(self):
+        self.spent: dict[str, float] = {}
+
+    def wrap(self, fn, label: str):
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.spent[label] = self.spent.get(label, 0.0) + time.perf_counter() - t0
+        return timed
+
+
+def build(n: int, vocab: Vocabulary, qs: list[str]):
+    """The synthetic index and its retriever at `n` passages, and the seconds each step took."""
+    from qa.search.retrieve import Retriever
+
+    t = {}
+    t0 = time.perf_counter()
+    passages, units = synthetic_corpus(n, vocab)
+    t["text_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    vectors = synthetic(len(units), DIM, seed=1)
+    t["vectors_s"] = time.perf_counter() - t0
+    spec = vs.choose_index(len(units), DIM)
+    t0 = time.perf_counter()
+    faiss_index = vs.build(vectors, spec)
+    t["faiss_s"] = time.perf_counter() - t0
+    index = LoadedIndex(Path("synthetic"), {"synthetic": True}, [], passages, units, faiss_index, vectors)
+    embedder = LookupEmbedder(dict(zip(qs, synthetic(len(qs), DIM, seed=2))))
+    t0 = time.perf_counter()
+    retriever = Retriever(index, embedder)
+    t["retriever_s"] = time.perf_counter() - t0
+    return retriever, spec, t
+
+
+def check(retriever, hits, k: int) -> None:
+    """What must hold of any hybrid result: at most k passages, best first, highlights inside them."""
+    assert len(hits) <= k, len(hits)
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:])), "not sorted by score"
+    units = retriever.index.units
+    assert all(c.sentence < 0 or units[c.sentence].passage == c.row for c in hits), "highlight outside its passage"
+
+
+def time_questions(retriever, qs: list[str], k: int) -> dict:
+    """Per-question wall and CPU time of `retriever.search(q, k, "hybrid")`, split into its parts (medians)."""
+    backend, watch = retriever.backend, Stopwatch()
+    backend._dense = watch.wrap(type(backend)._dense.__get__(backend), "dense")
+    backend._cross_dense = watch.wrap(type(backend)._cross_dense.__get__(backend), "dense")
+    backend.candidates = watch.wrap(type(backend).candidates.__get__(backend), "candidates")
+    retriever.search(qs[0], k=k, mode="hybrid")  # warm
+    total, cpu, dense, lexical, rest, found = [], [], [], [], [], 0
+    for q in qs:
+        watch.spent = {}
+        t0, c0 = time.perf_counter(), time.thread_time()
+        hits = retriever.search(q, k=k, mode="hybrid")
+        spent = time.perf_counter() - t0
+        cpu.append((time.thread_time() - c0) * 1000)
+        check(retriever, hits, k)
+        found += bool(hits)
+        cand, d = watch.spent.get("candidates", 0.0), watch.spent.get("dense", 0.0)
+        total.append(spent * 1000)
+        dense.append(d * 1000)
+        lexical.append((cand - d) * 1000)
+        rest.append((spent - cand) * 1000)
+    for name in ("_dense", "_cross_dense", "candidates"):
+        del backend.__dict__[name]
+    return {"k": k, "p50_ms": statistics.median(total), "p95_ms": percentile(total, 0.95),
+            "cpu_p50_ms": statistics.median(cpu), "dense_ms": statistics.median(dense),
+            "lexical_ms": statistics.median(lexical), "rest_ms": statistics.median(rest), "answered": found,
+            "load_average": os.getloadavg()[0]}
+
+
+def profile_questions(retriever, qs: list[str], k: int, top: int = 14) -> str:
+    """cProfile of the questions: the functions that spent the most time of their own."""
+    import cProfile
+    import io
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    for q in qs:
+        retriever.search(q, k=k, mode="hybrid")
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue().replace(str(ROOT) + "/", "")
+
+
+def measure(n: int, vocab: Vocabulary, qs: list[str], *, ks: tuple[int, ...] = (5, K), profile: bool = False) -> dict:
+    """One size: build the index once, then time the questions at each k (see the module docstring)."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)  # a single query runs on one thread (as in `qa.bench.scale`)
+    retriever, spec, setup = build(n, vocab, qs)
+    row = {"n": n, "units": len(retriever.index.units), "index": spec.describe(), **setup,
+           "setup_s": sum(setup.values()), "questions": len(qs), "by_k": [time_questions(retriever, qs, k) for k in ks],
+           "rss_mb": _rss_mb()}
+    if profile:
+        row["profile"] = profile_questions(retriever, qs, max(ks))
+    del retriever
+    gc.collect()
+    return row
+
+
+def encode_cost(qs: list[str]) -> dict:
+    """One real ONNX MiniLM encode per question (after a warm-up), the cost the table leaves out."""
+    from qa.index.onnx_encoder import default_embedder
+
+    t0 = time.perf_counter()
+    embedder = default_embedder()
+    embedder.encode([qs[0]], query=True)
+    load_s = time.perf_counter() - t0
+    ms = []
+    for q in qs:
+        t0 = time.perf_counter()
+        embedder.encode([q], query=True)
+        ms.append((time.perf_counter() - t0) * 1000)
+    return {"model": embedder.model_id, "load_s": load_s, "p50_ms": statistics.median(ms),
+            "p95_ms": percentile(ms, 0.95)}
+
+
+def run(sizes: list[int], *, ks: tuple[int, ...] = (5, K), encode: bool = True, profile: bool = False) -> dict:
+    """The table's rows at each size (and a cProfile of the largest with `profile`)."""
+    vocab = Vocabulary()
+    qs = questions(vocab)
+    rows = [measure(n, vocab, qs, ks=ks, profile=profile and n == max(sizes)) for n in sizes]
+    return {"synthetic": True, "ks": list(ks), "questions": len(qs), "vocabulary": len(vocab.words),
+            "cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "rows": rows,
+            "peak_rss_mb": _peak_rss_mb(), "encode": encode_cost(qs) if encode else None}
+
+
+def to_markdown(r: dict) -> str:
+    lines = [
+        "Hybrid retrieval (`Retriever.search`, mode hybrid, local backend, no reader, question vectors looked up) "
+        f"on a SYNTHETIC English report-like corpus ({r['vocabulary']:,}-word vocabulary) with synthetic "
+        f"clustered vectors; {r['questions']} questions one at a time, FAISS on one thread. Times are per question; "
+        "the parts are medians of each part, so they need not add up to the p50.",
+        "",
+        "| passages | units | FAISS index | setup (s): text / vectors / FAISS / retriever | k | p50 (ms) | p95 (ms) "
+        "| CPU p50 (ms) | dense leg (ms) | lexical legs (ms) | evidence and rest (ms) | load avg | RSS (MB) |",
+        "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for x in r["rows"]:
+        for t in x["by_k"]:
+            lines.append(
+                f"| {x['n']:,} | {x['units']:,} | {x['index']} | {x['text_s']:.1f} / {x['vectors_s']:.1f} / "
+                f"{x['faiss_s']:.1f} / {x['retriever_s']:.1f} | {t['k']} | {t['p50_ms']:.1f} | {t['p95_ms']:.1f} | "
+                f"{t['cpu_p50_ms']:.1f} | {t['dense_ms']:.1f} | {t['lexical_ms']:.1f} | {t['rest_ms']:.1f} | "
+                f"{t['load_average']:.1f} | {x['rss_mb']:,.0f} |")
+    load = ", ".join(f"{v:.2f}" for v in r["load_average"])
+    lines += ["", f"Load average (1, 5, 15 min) when the run ended: {load} ({r['cpu_count']} CPUs, shared); "
+              f"peak RSS {r['peak_rss_mb']:,.0f} MB."]
+    if r["encode"]:
+        e = r["encode"]
+        lines.append(f"Not in the table: encoding the question, {e['model']} (ONNX), p50 {e['p50_ms']:.1f} ms, "
+                     f"p95 {e['p95_ms']:.1f} ms per question (model load {e['load_s']:.1f} s, once).")
+    for x in r["rows"]:
+        if "profile" in x:
+            lines += ["", f"cProfile at {x['n']:,} passages, k={max(r['ks'])} (own time):", "", "```",
+                      x["profile"].strip(), "```"]
+    return "\n".join(lines)
+
+
+def main(sizes: list[int], *, as_json: bool = False, encode: bool = True, profile: bool = False) -> str:
+    r = run(sizes, encode=encode, profile=profile)
+    return json.dumps(r, indent=2) if as_json else to_markdown(r)
