@@ -64,20 +64,21 @@ def offers(sentence: str, kind: str | None, question: str) -> bool:
     if kind is None:
         return False
     q = question.casefold()
+    # generators: `any` below stops at the first item the question lacks, before the rest is matched
     if kind == QUANTITY:
-        found = [m.group(0) for m in _QUANTITY.finditer(sentence) if not _DATE.fullmatch(m.group(0))]
+        found = (m.group(0) for m in _QUANTITY.finditer(sentence) if not _DATE.fullmatch(m.group(0)))
     elif kind == DATE:
-        found = [m.group(0) for m in _DATE.finditer(sentence)]
+        found = (m.group(0) for m in _DATE.finditer(sentence))
     elif kind == REASON:
-        found = [m.group(0) for m in _REASON.finditer(sentence)]
+        found = (m.group(0) for m in _REASON.finditer(sentence))
     elif kind == AWARD:
-        found = [m.group(0) for m in _NAME.finditer(sentence) if _AWARD.search(m.group(0))]
+        found = (m.group(0) for m in _NAME.finditer(sentence) if _AWARD.search(m.group(0)))
     elif kind == TITLE:
-        found = [m.group(0)[1:-1] for m in _QUOTED.finditer(sentence)]
+        found = (m.group(0)[1:-1] for m in _QUOTED.finditer(sentence))
     elif kind == PLACE and _DESTINATION_ASKED.search(question):
-        found = [m.group(0) for m in _NAME.finditer(sentence) if _AFTER_TO.search(sentence[: m.start()])]
+        found = (m.group(0) for m in _NAME.finditer(sentence) if _AFTER_TO.search(sentence[: m.start()]))
     else:
-        found = [m.group(0) for m in _NAME.finditer(sentence)]
+        found = (m.group(0) for m in _NAME.finditer(sentence))
     return any(f.casefold().strip() not in q for f in found)
 
 
