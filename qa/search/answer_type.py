@@ -10,6 +10,7 @@ answers the question; the retriever adds a small bonus for it when ranking passa
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 QUANTITY, DATE, AGENT, PLACE, TITLE, AWARD, REASON = "quantity", "date", "agent", "place", "title", "award", "reason"
 
@@ -88,6 +89,7 @@ _ORDINAL_ASKED = re.compile(rf"\b({'|'.join(_ORDINALS)})\b(?![\s-]*(in[\s-]comma
 _ZH_ORDINAL = "一二三四五六七八九十"
 
 
+@lru_cache(maxsize=64)  # asked once per candidate passage of the same question
 def asked_ordinal(question: str) -> str | None:
     """"What was the sixth point?" / "第六条" → "sixth": the question asks for one item of a list."""
     m = _ORDINAL_ASKED.search(question)
