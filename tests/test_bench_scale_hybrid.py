@@ -3,26 +3,27 @@
 import numpy as np
 
 from qa.bench import scale_hybrid as sh
+from qa.bench import synthetic_text as st
 from qa.cli import main
 
 
 def test_synthetic_corpus_is_report_like_and_positional():
-    vocab = sh.Vocabulary()
-    passages, units = sh.synthetic_corpus(300, vocab)
+    vocab = st.Vocabulary()
+    passages, units = st.synthetic_corpus(300, vocab)
     assert len(passages) == 300 and 300 <= len(units) <= 900  # 1–3 sentences a passage
     assert len({p.id for p in passages}) == 300
     for u in units:  # a unit is a sentence of its passage, at its offsets
         assert u.kind == "sentence" and passages[u.passage].text[u.start:u.end] == u.text
     text = " ".join(p.text for p in passages)
     assert "poverty" in text and any(ch.isdigit() for ch in text)
-    assert not sh._CJK.search(text)
-    again, _ = sh.synthetic_corpus(300, vocab)
+    assert not st._CJK.search(text)
+    again, _ = st.synthetic_corpus(300, vocab)
     assert again == passages  # the same seed gives the same corpus
 
 
 def test_questions_mix_shipped_and_made():
-    qs = sh.questions(sh.Vocabulary())
-    assert len(qs) == sh.QUESTIONS and len(set(qs)) == len(qs)
+    qs = st.questions(st.Vocabulary())
+    assert len(qs) == st.QUESTIONS and len(set(qs)) == len(qs)
     assert qs[0].startswith("How much income per person")  # the shipped set's first question
     assert sum(any(ch.isdigit() for ch in q) for q in qs) >= 5
 
@@ -44,8 +45,8 @@ def test_bench_runs_at_a_tiny_size_and_prints_its_table(capsys):
 
 
 def test_each_question_finds_k_passages_best_first():
-    vocab = sh.Vocabulary()
-    qs = sh.questions(vocab)[:8]
+    vocab = st.Vocabulary()
+    qs = st.questions(vocab)[:8]
     retriever, spec, setup = sh.build(500, vocab, qs)
     assert spec.kind == "flat" and set(setup) == {"text_s", "vectors_s", "faiss_s", "retriever_s"}
     timed = sh.time_questions(retriever, qs, 5)
