@@ -86,7 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: one process vs Ray Data with 1 and 2 model workers on synthetic report units, "
                         "vectors compared, and the cores a cluster needs for 10^6 and 10^7 passages an hour")
     p.add_argument("--units", type=int, default=2000, help="synthetic units for --distributed (default 2000)")
-    p.add_argument("--sizes", default="1e3,1e4,1e5,1e6", help="passage counts for --scale (default 1e3,1e4,1e5,1e6)")
+    p.add_argument("--scale-hybrid", action="store_true",
+                   help="instead: per-question time of hybrid retrieval (no reader) on a synthetic report-like corpus")
+    p.add_argument("--sizes", default="1e3,1e4,1e5,1e6",
+                   help="passage counts for --scale and --scale-hybrid (default 1e3,1e4,1e5,1e6)")
+    p.add_argument("--profile", action="store_true", help="with --scale-hybrid: a cProfile of the largest size")
     p.add_argument("--reader-runtimes", default="llama.cpp,torch",
                    help="reader runtimes to compare (default llama.cpp,torch; the reader part is skipped with --no-reader)")
 
@@ -265,7 +269,7 @@ def _ask_batch(args, docs) -> int:
 
 
 def cmd_bench(args) -> int:
-    if args.scale:
+    if args.scale or args.scale_hybrid:
         from qa.bench import scale as bench_scale
 
         try:
@@ -273,7 +277,12 @@ def cmd_bench(args) -> int:
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        print(bench_scale.main(sizes, as_json=args.json))
+        if args.scale_hybrid:
+            from qa.bench import scale_hybrid
+
+            print(scale_hybrid.main(sizes, as_json=args.json, profile=args.profile))
+        else:
+            print(bench_scale.main(sizes, as_json=args.json))
         return 0
     if args.distributed:
         from qa.bench.distributed import distributed_bench, distributed_markdown

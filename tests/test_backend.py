@@ -103,3 +103,30 @@ def test_each_leg_returns_at_most_its_depth(tmp_path, name):
     assert legs.lexical_best == pytest.approx(float(expected.max()), rel=1e-5)
     if name == "milvus":
         store.close()
+
+
+def test_lexical_top_and_normaliser_look_at_matched_rows_only_and_match_the_full_pass():
+    """The BM25 leg's top rows and its per-script normaliser, from the matched rows alone, equal what a
+    pass over every passage gives (argpartition over all scores, the max under a script mask), ties at
+    the cut included."""
+    from types import SimpleNamespace
+
+    from qa.search.backend import _top
+
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        n = int(rng.integers(1, 3000))
+        scores = np.where(rng.random(n) < rng.uniform(0.01, 0.9), rng.integers(1, 6, n) * 0.5, 0.0).astype(np.float32)
+        if trial % 2:  # continuous scores: no ties
+            scores[scores > 0] += rng.random(int((scores > 0).sum())).astype(np.float32)
+        matched = np.flatnonzero(scores > 0)
+        want = int(rng.integers(1, 120))
+        full = np.argpartition(-scores, want - 1)[:want] if n > want else np.arange(n)
+        assert _top(scores, matched, want) == {int(i) for i in full if scores[i] > 0}
+        cjk = rng.random(n) < rng.choice([0.0, 0.3, 1.0])
+        fake = SimpleNamespace(passage_cjk=cjk)
+        for script in (False, True):
+            mask = cjk == script
+            expected = max(float(scores[mask].max()), 0.0) if mask.any() else 0.0
+            assert LocalBackend._best(fake, scores, matched, script) == expected
+        assert LocalBackend._best(fake, None, None, False) == 0.0

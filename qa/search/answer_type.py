@@ -10,6 +10,7 @@ answers the question; the retriever adds a small bonus for it when ranking passa
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 QUANTITY, DATE, AGENT, PLACE, TITLE, AWARD, REASON = "quantity", "date", "agent", "place", "title", "award", "reason"
 
@@ -64,20 +65,21 @@ def offers(sentence: str, kind: str | None, question: str) -> bool:
     if kind is None:
         return False
     q = question.casefold()
+    # generators: `any` below stops at the first item the question lacks, before the rest is matched
     if kind == QUANTITY:
-        found = [m.group(0) for m in _QUANTITY.finditer(sentence) if not _DATE.fullmatch(m.group(0))]
+        found = (m.group(0) for m in _QUANTITY.finditer(sentence) if not _DATE.fullmatch(m.group(0)))
     elif kind == DATE:
-        found = [m.group(0) for m in _DATE.finditer(sentence)]
+        found = (m.group(0) for m in _DATE.finditer(sentence))
     elif kind == REASON:
-        found = [m.group(0) for m in _REASON.finditer(sentence)]
+        found = (m.group(0) for m in _REASON.finditer(sentence))
     elif kind == AWARD:
-        found = [m.group(0) for m in _NAME.finditer(sentence) if _AWARD.search(m.group(0))]
+        found = (m.group(0) for m in _NAME.finditer(sentence) if _AWARD.search(m.group(0)))
     elif kind == TITLE:
-        found = [m.group(0)[1:-1] for m in _QUOTED.finditer(sentence)]
+        found = (m.group(0)[1:-1] for m in _QUOTED.finditer(sentence))
     elif kind == PLACE and _DESTINATION_ASKED.search(question):
-        found = [m.group(0) for m in _NAME.finditer(sentence) if _AFTER_TO.search(sentence[: m.start()])]
+        found = (m.group(0) for m in _NAME.finditer(sentence) if _AFTER_TO.search(sentence[: m.start()]))
     else:
-        found = [m.group(0) for m in _NAME.finditer(sentence)]
+        found = (m.group(0) for m in _NAME.finditer(sentence))
     return any(f.casefold().strip() not in q for f in found)
 
 
@@ -87,6 +89,7 @@ _ORDINAL_ASKED = re.compile(rf"\b({'|'.join(_ORDINALS)})\b(?![\s-]*(in[\s-]comma
 _ZH_ORDINAL = "一二三四五六七八九十"
 
 
+@lru_cache(maxsize=64)  # asked once per candidate passage of the same question
 def asked_ordinal(question: str) -> str | None:
     """"What was the sixth point?" / "第六条" → "sixth": the question asks for one item of a list."""
     m = _ORDINAL_ASKED.search(question)

@@ -17,8 +17,9 @@ script (a passage found by its vector still gets its exact BM25), and carry thei
 BM25 among all passages of their script, filter or not (the hybrid score divides by it).
 
 `LocalBackend` is what ran in one process before: FAISS and bm25s in memory. Its per-question work is
-bounded by k on the vector legs; BM25 scores a dense array over the passages (bm25s), then takes its
-top with `argpartition` (docs/scaling.md has the measured curve).
+bounded by k on the vector legs; BM25 (bm25s) adds each query term's postings into one array over the
+passages, and the top and the normaliser then look only at the rows it matched (docs/scaling.md,
+"Hybrid query at scale", has the measured curve).
 """
 
 from __future__ import annotations
@@ -113,24 +114,27 @@ class LocalBackend:
         cross_dense = self._cross_dense(query, want) if query.cross_vector is not None else {}
         lex = self.lexical.scores(list(query.tokens)) if query.tokens else None
         xlex = self.lexical.set_scores(query.cross_sets) if query.cross_sets else None
+        # The rows BM25 matched (score > 0): the lexical legs' top and normalisers look at these only.
+        lex_rows, xlex_rows = (None if s is None else np.flatnonzero(s > 0) for s in (lex, xlex))
         pool = set(dense) | set(cross_dense)
-        for scores in (lex, xlex):
+        for scores, matched in ((lex, lex_rows), (xlex, xlex_rows)):
             if scores is not None:
-                pool |= _top(scores, want)
+                pool |= _top(scores, matched, want)
         if allowed is not None:
             pool &= allowed
         same = {r for r in pool if self.passage_cjk[r] == query.cjk}
         return Legs({r: s for r, s in dense.items() if r in pool},
-                    _pick(lex, same), self._best(lex, query.cjk),
-                    _pick(xlex, pool - same), self._best(xlex, not query.cjk),
+                    _pick(lex, same), self._best(lex, lex_rows, query.cjk),
+                    _pick(xlex, pool - same), self._best(xlex, xlex_rows, not query.cjk),
                     {r: s for r, s in cross_dense.items() if r in pool})
 
-    def _best(self, scores: np.ndarray | None, cjk: bool) -> float:
-        """The best positive BM25 among one script's passages (0.0 if none): that leg's normaliser."""
-        mask = self.passage_cjk == cjk
-        if scores is None or not mask.any():
+    def _best(self, scores: np.ndarray | None, matched: np.ndarray | None, cjk: bool) -> float:
+        """The best positive BM25 among one script's passages (0.0 if none): that leg's normaliser.
+        Only the `matched` rows (score > 0) can hold it, so no pass over every passage."""
+        if scores is None:
             return 0.0
-        return max(float(scores[mask].max()), 0.0)
+        rows = matched[self.passage_cjk[matched] == cjk]
+        return float(scores[rows].max()) if len(rows) else 0.0
 
     def _dense(self, qv: np.ndarray, k: int, keep_all: bool = False) -> dict[int, float]:
         """Best unit cosine per passage, for the passages of the top units (the top `depth(k)` passages
@@ -168,9 +172,19 @@ class LocalBackend:
 
 
 
-def _top(scores: np.ndarray, want: int) -> set[int]:
-    """Rows of the `want` best positive scores (argpartition: no full sort)."""
-    top = np.argpartition(-scores, want - 1)[:want] if len(scores) > want else np.arange(len(scores))
+def _top(scores: np.ndarray, matched: np.ndarray, want: int) -> set[int]:
+    """Rows of the `want` best positive scores; `matched`: the rows with a positive score, ascending.
+    Without a tie at the cut the top is found among the matched rows alone. With one, which of the tied
+    rows get in is argpartition's own choice over all rows, as it always was (the results stay exactly
+    as they were; taking the lowest tied rows instead would be cheaper but change them)."""
+    if len(matched) <= want:
+        return set(matched.tolist())
+    values = scores[matched]
+    cut = np.partition(values, len(values) - want)[len(values) - want]  # the want-th best score
+    above = matched[values > cut]
+    if np.count_nonzero(values == cut) == want - len(above):
+        return set(above.tolist()) | set(matched[values == cut].tolist())
+    top = np.argpartition(-scores, want - 1)[:want]
     return {int(i) for i in top if scores[i] > 0}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -86,6 +87,25 @@ def numbers(text: str) -> set[str]:
     return {normalise_number(t) for t in re.findall(r"\d+(?:[.,]\d+)*", text)}
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """A question's alternative-term sets with their weights (each set: its rarest term's IDF)."""
+
+    sets: tuple[frozenset[str], ...]
+    weights: tuple[float, ...]
+    total: float
+
+    def of(self, present: set[str], context: set[str] = frozenset(), context_credit: float = 0.0) -> float:
+        """Share of the weight whose sets are in `present` (`context_credit` of it for sets only in `context`)."""
+        got = 0.0
+        for s, w in zip(self.sets, self.weights):
+            if not present.isdisjoint(s):
+                got += w
+            elif context_credit and not context.isdisjoint(s):
+                got += context_credit * w
+        return got / self.total
+
+
 class LexicalIndex:
     """BM25 over passage texts (with their section and title), plus IDF-weighted term coverage."""
 
@@ -106,6 +126,7 @@ class LexicalIndex:
         self.df = df
         self.idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
         self.unknown_idf = math.log(1 + (n + 0.5) / 0.5)
+        self._coverage: dict[tuple[frozenset[str], ...], Coverage] = {}
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         known = [t for t in query_tokens if t in self.df]
@@ -131,16 +152,21 @@ class LexicalIndex:
         sentences said: "he", "it" refer back to them) counts `context_credit` of its weight."""
         if not term_sets:
             return 0.0
-        present, context = set(text_tokens), set(context_tokens)
-        got = total = 0.0
-        for s in term_sets:
-            w = max(self.idf.get(t, self.unknown_idf) for t in s)
-            total += w
-            if not present.isdisjoint(s):
-                got += w
-            elif context_credit and not context.isdisjoint(s):
-                got += context_credit * w
-        return got / total
+        return self.coverage(tuple(term_sets)).of(set(text_tokens), set(context_tokens), context_credit)
+
+    def coverage(self, term_sets: tuple[frozenset[str], ...]) -> Coverage:
+        """`set_coverage` with the sets' weights worked out once (a question scores many sentences)."""
+        cached = self._coverage.get(term_sets)
+        if cached is None:
+            weights = tuple(max(self.idf.get(t, self.unknown_idf) for t in s) for s in term_sets)
+            total = 0.0
+            for w in weights:  # summed in order, as `set_coverage` always did
+                total += w
+            cached = Coverage(term_sets, weights, total)
+            if len(self._coverage) >= 64:  # the last few questions' sets; a question scores ~100 passages
+                self._coverage.clear()
+            self._coverage[term_sets] = cached
+        return cached
 
     def unknown_share(self, query_tokens: list[str]) -> float:
         """Share of a query's IDF mass in terms no passage contains (0…1)."""

@@ -261,13 +261,14 @@ class Retriever:
         section = self._section_tokens[row]
         best = (-1, -np.inf, 0.0, 0.0)  # by the sentence alone: what the passage's rank uses
         shown = (-1, -np.inf)  # with credit for terms its earlier sentences hold: the highlight
-        context: list[str] = []
+        context: set[str] = set()  # the terms of the passage's earlier sentences
         ordinal = asked_ordinal(q_type[1]) if w.ordinal else None
+        cover = self.lexical.coverage(tuple(q_sets)) if q_sets else None
         for j, unit in enumerate(sents):
-            tokens = self._unit_tokens[unit] + section
-            cov = self.lexical.set_coverage(q_sets, tokens) if q_sets else 0.0
-            in_context = self.lexical.set_coverage(q_sets, tokens, context, w.context) if q_sets and w.context else cov
-            context += self._unit_tokens[unit]
+            present = set(self._unit_tokens[unit]).union(section)
+            cov = cover.of(present) if cover else 0.0
+            in_context = cover.of(present, context, w.context) if cover and w.context else cov
+            context.update(self._unit_tokens[unit])
             num = 1.0 if q_numbers and q_numbers & self._unit_numbers[unit] else 0.0
             text = self.index.units[unit].text
             offered = offers(text, *q_type)
