@@ -280,7 +280,7 @@ def cmd_bench(args) -> int:
         if args.scale_hybrid:
             from qa.bench import scale_hybrid
 
-            print(scale_hybrid.main(sizes, as_json=args.json, profile=args.profile))
+            print(scale_hybrid.main(sizes, as_json=args.json, profile=args.profile, backend=args.backend))
         else:
             print(bench_scale.main(sizes, as_json=args.json))
         return 0

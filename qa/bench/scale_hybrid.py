@@ -143,7 +143,7 @@ def full_pass_ms(retriever, q: str, k: int) -> float:
     scores = retriever.lexical.scores(tokenize(q))
     t0 = time.perf_counter()
     np.argpartition(-scores, depth(k) - 1)
-    mask = retriever.backend.passage_cjk == False  # noqa: E712 (an array comparison)
+    mask = retriever._passage_cjk == False  # noqa: E712 (an array comparison)
     float(scores[mask].max())
     return (time.perf_counter() - t0) * 1000
 
@@ -164,20 +164,43 @@ def profile_questions(retriever, qs: list[str], k: int, top: int = 14) -> str:
     return out.getvalue().replace(str(ROOT) + "/", "")
 
 
-def measure(n: int, vocab: Vocabulary, qs: list[str], *, ks: tuple[int, ...] = (5, K), profile: bool = False) -> dict:
-    """One size: build the index once, then time the questions at each k (see the module docstring)."""
+def measure(n: int, vocab: Vocabulary, qs: list[str], *, ks: tuple[int, ...] = (5, K), profile: bool = False,
+            backend: str = "local") -> dict:
+    """One size: build the index once, then time the questions at each k (see the module docstring).
+    `backend="milvus"`: the index is also written to a milvus-lite file under .cache/ (timed) and the
+    candidates come from there."""
     import faiss
 
     faiss.omp_set_num_threads(1)  # a single query runs on one thread (as in `qa.bench.scale`)
     retriever, spec, setup = build(n, vocab, qs)
+    store = _to_milvus(retriever, n, setup) if backend == "milvus" else None
     row = {"n": n, "units": len(retriever.index.units), "index": spec.describe(), **setup,
            "setup_s": sum(setup.values()), "questions": len(qs), "by_k": [time_questions(retriever, qs, k) for k in ks],
            "rss_mb": _rss_mb()}
     if profile:
         row["profile"] = profile_questions(retriever, qs, max(ks))
+    if store is not None:
+        store.close()
     del retriever
     gc.collect()
     return row
+
+
+def _to_milvus(retriever, n: int, setup: dict):
+    """Write the synthetic index to a fresh milvus-lite file in .cache/bench-milvus/ and search it there."""
+    import shutil
+
+    from qa.search.milvus_backend import MilvusBackend, open_store
+
+    folder = ROOT / ".cache" / "bench-milvus" / f"n{n}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    t0 = time.perf_counter()
+    store = open_store(folder, str(folder / "milvus.db"), "bench")
+    store.write(retriever.index)
+    setup["milvus_write_s"] = time.perf_counter() - t0
+    retriever.backend = MilvusBackend(store.client, store.name, retriever.index)
+    return store
 
 
 def encode_cost(qs: list[str]) -> dict:
@@ -197,19 +220,21 @@ def encode_cost(qs: list[str]) -> dict:
             "p95_ms": percentile(ms, 0.95)}
 
 
-def run(sizes: list[int], *, ks: tuple[int, ...] = (5, K), encode: bool = True, profile: bool = False) -> dict:
+def run(sizes: list[int], *, ks: tuple[int, ...] = (5, K), encode: bool = True, profile: bool = False,
+        backend: str = "local") -> dict:
     """The table's rows at each size (and a cProfile of the largest with `profile`)."""
     vocab = Vocabulary()
     qs = questions(vocab)
-    rows = [measure(n, vocab, qs, ks=ks, profile=profile and n == max(sizes)) for n in sizes]
-    return {"synthetic": True, "ks": list(ks), "questions": len(qs), "vocabulary": len(vocab.words),
+    rows = [measure(n, vocab, qs, ks=ks, profile=profile and n == max(sizes), backend=backend) for n in sizes]
+    return {"synthetic": True, "backend": backend, "ks": list(ks), "questions": len(qs), "vocabulary": len(vocab.words),
             "cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "rows": rows,
             "peak_rss_mb": _peak_rss_mb(), "encode": encode_cost(qs) if encode else None}
 
 
 def to_markdown(r: dict) -> str:
     lines = [
-        "Hybrid retrieval (`Retriever.search`, mode hybrid, local backend, no reader, question vectors looked up) "
+        f"Hybrid retrieval (`Retriever.search`, mode hybrid, {r.get('backend', 'local')} backend, no reader, "
+        "question vectors looked up) "
         f"on a SYNTHETIC English report-like corpus ({r['vocabulary']:,}-word vocabulary) with synthetic "
         f"clustered vectors; {r['questions']} questions one at a time, FAISS on one thread. Times are per question; "
         "the parts are medians of each part, so they need not add up to the p50.",
@@ -220,10 +245,11 @@ def to_markdown(r: dict) -> str:
         "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for x in r["rows"]:
+        milvus = f" / Milvus write {x['milvus_write_s']:.1f}" if "milvus_write_s" in x else ""
         for t in x["by_k"]:
             lines.append(
                 f"| {x['n']:,} | {x['units']:,} | {x['index']} | {x['text_s']:.1f} / {x['vectors_s']:.1f} / "
-                f"{x['faiss_s']:.1f} / {x['retriever_s']:.1f} | {t['k']} | {t['p50_ms']:.1f} | {t['p95_ms']:.1f} | "
+                f"{x['faiss_s']:.1f} / {x['retriever_s']:.1f}{milvus} | {t['k']} | {t['p50_ms']:.1f} | {t['p95_ms']:.1f} | "
                 f"{t['cpu_p50_ms']:.1f} | {t['dense_ms']:.1f} | {t['lexical_ms']:.1f} | {t['rest_ms']:.1f} | "
                 f"{t['full_pass_ms']:.1f} | "
                 f"{t['load_average']:.1f} | {x['rss_mb']:,.0f} |")
@@ -241,6 +267,7 @@ def to_markdown(r: dict) -> str:
     return "\n".join(lines)
 
 
-def main(sizes: list[int], *, as_json: bool = False, encode: bool = True, profile: bool = False) -> str:
-    r = run(sizes, encode=encode, profile=profile)
+def main(sizes: list[int], *, as_json: bool = False, encode: bool = True, profile: bool = False,
+         backend: str = "local") -> str:
+    r = run(sizes, encode=encode, profile=profile, backend=backend)
     return json.dumps(r, indent=2) if as_json else to_markdown(r)
