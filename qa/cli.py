@@ -29,7 +29,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     # Off by default: with the packaged 0.5B model it measured no gain in abstention and more good answers
     # refused (docs/reader.md); `--reader` or QA_READER=1 turns it on.
     p.add_argument("--reader", dest="reader", action="store_true", default=os.environ.get("QA_READER", "0") == "1",
-                   help="check the top passage with the reader model and quote the answer span (about 2.5 s more "
+                   help="check the top passage with the reader model and quote the answer span (about 1.5–2 s more "
                         "per question on 2 cores; docs/reader.md)")
     p.add_argument("--no-reader", dest="reader", action="store_false", help="answer without the reader (default)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or build messages")
