@@ -2,7 +2,7 @@
 
 Flags (or environment): --host (QA_HOST, default 127.0.0.1), --port (QA_PORT, 7860), --corpus
 (QA_CORPUS), --index (QA_INDEX), --model (QA_MODEL), --reader (QA_READER=1), --judgments (QA_JUDGMENTS),
---auth user:pass (QA_AUTH), --backend local|milvus (QA_BACKEND), --milvus-uri (QA_MILVUS_URI),
+--auth user:pass (QA_AUTH), --no-uploads (QA_UPLOADS=0), --backend local|milvus (QA_BACKEND), --milvus-uri (QA_MILVUS_URI),
 --milvus-collection (QA_MILVUS_COLLECTION). The index is opened (or built) in the background while the page shows
 progress; with --reader the reader model loads after it, and answers are checked by it from the moment it is there.
 """
@@ -46,6 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--judgments", type=Path, default=None,
                    help="file for the users' one-click judgments (default: <corpus>/user-questions.jsonl)")
     p.add_argument("--auth", default=env("QA_AUTH"), metavar="USER:PASS", help="require this login")
+    p.add_argument("--no-uploads", dest="uploads", action="store_false", default=env("QA_UPLOADS", "1") != "0",
+                   help="no upload box (QA_UPLOADS=0): for app replicas reading a shared index (docs/scaling.md)")
     p.add_argument("--backend", choices=("local", "milvus"), default=env("QA_BACKEND", "local"),
                    help="search backend: local (default) or milvus (as `python -m qa`)")
     p.add_argument("--milvus-uri", default=env("QA_MILVUS_URI"), metavar="URI",
@@ -111,7 +113,7 @@ def build_app(args: argparse.Namespace, holder=None):
 
     demo = build_ui(holder, examples=EXAMPLES, judgments_path=args.judgments,
                     judgments_roots=[PROJECT_ROOT, args.corpus, args.index], corpus_dir=args.corpus,
-                    index_dir=args.index)
+                    index_dir=args.index, uploads=args.uploads)
     return demo, holder
 
 

@@ -244,3 +244,23 @@ def test_started_app_loads_what_the_first_chinese_question_needs_once_the_report
             t.join(timeout=120)
     assert fresh.initialized and translate._dictionary.cache_info().currsize == 1
     assert holder.get().ask("兵团的贫困线是多少？").hits
+
+
+def test_no_uploads_leaves_the_upload_box_out_for_replicas(monkeypatch, tmp_path):
+    """`--no-uploads` / QA_UPLOADS=0: a replica reading a shared index shows no upload box (an upload would
+    rebuild the index in that replica); the default keeps it."""
+    import app
+    from qa.app.ui import build_ui
+
+    monkeypatch.delenv("QA_UPLOADS", raising=False)
+    assert app.parse_args([]).uploads is True
+    assert app.parse_args(["--no-uploads"]).uploads is False
+    monkeypatch.setenv("QA_UPLOADS", "0")
+    assert app.parse_args([]).uploads is False
+
+    holder = QAHolder(lambda report: None)  # never started: the page is only built
+    ids = lambda demo: {getattr(b, "elem_id", None) for b in demo.blocks.values()}  # noqa: E731
+    with_box = build_ui(holder, corpus_dir=tmp_path / "c", index_dir=tmp_path / "i")
+    without = build_ui(holder, corpus_dir=tmp_path / "c", index_dir=tmp_path / "i", uploads=False)
+    assert "upload" in ids(with_box) and "upload" not in ids(without)
+    assert "question" in ids(without)  # asking still works

@@ -294,12 +294,14 @@ def _add_api(holder: QAHolder, k: int) -> None:
 
 def build_ui(qa, *, examples: list[str] | tuple[str, ...] = (), judgments_path: Path | None = None,
              judgments_roots: list[Path] | None = None, k: int = 5, title: str = "Report QA",
-             corpus_dir: Path | None = None, index_dir: Path | None = None) -> gr.Blocks:
-    """`corpus_dir` and `index_dir` enable uploads (files are saved into `corpus_dir`)."""
+             corpus_dir: Path | None = None, index_dir: Path | None = None, uploads: bool = True) -> gr.Blocks:
+    """`corpus_dir` and `index_dir` enable uploads (files are saved into `corpus_dir`) and the evaluation
+    tab; `uploads=False` leaves the upload box out (an app replica that must not rebuild a shared index)."""
     holder = QAHolder.of(qa)
     handlers = _Handlers(holder, k=k, judgments_path=judgments_path, judgments_roots=judgments_roots,
                          corpus_dir=corpus_dir, index_dir=index_dir)
-    uploads = corpus_dir is not None and index_dir is not None
+    writable = corpus_dir is not None and index_dir is not None
+    uploads = uploads and writable
     page = _Page()
     with gr.Blocks(title=title) as demo:
         gr.Markdown(f"## {md_text(title)}\nAsk about the reports. Every answer is a sentence quoted from "
@@ -313,7 +315,7 @@ def build_ui(qa, *, examples: list[str] | tuple[str, ...] = (), judgments_path: 
                 _ask_tab(page, examples)
             with gr.Tab("Sources", id="sources"):
                 page.sources = gr.HTML("", elem_id="sources")
-            if uploads:
+            if writable:
                 from qa.app.eval_tab import add_evaluation_tab
 
                 add_evaluation_tab(demo, holder, Path(corpus_dir), Path(index_dir))
