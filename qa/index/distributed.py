@@ -44,6 +44,22 @@ def batch_plan(embedder: Embedder, texts: list[str]) -> list[list[int]]:
     return plan(texts) if plan else contiguous_batches(len(texts), getattr(embedder, "batch_size", 32))
 
 
+def _start_local(ray, attempts: int = 2, **init) -> None:
+    """`ray.init` for a local cluster, tried again once when Ray's node does not come up in its fixed 30 s
+    (Ray raises a bare Exception then; seen once in a CI run, on an otherwise idle machine)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(**init)
+            return
+        except Exception as e:
+            if "timed out during startup" not in str(e):
+                raise
+            ray.shutdown()
+            if attempt == attempts:
+                raise ClusterUnavailable(f"a local Ray cluster did not start: {str(e).splitlines()[0]}") from None
+            log.warning("Ray's node did not start in 30 s; starting it once more")
+
+
 def _import_ray():
     try:
         import ray
@@ -114,7 +130,7 @@ class RayCluster:
             if self.local:
                 path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
                 env = {"PYTHONPATH": path, "OMP_NUM_THREADS": str(self.threads_per_worker)}
-                ray.init(num_cpus=self.workers, runtime_env={"env_vars": env}, **quiet)
+                _start_local(ray, num_cpus=self.workers, runtime_env={"env_vars": env}, **quiet)
             else:
                 import qa
 
