@@ -94,10 +94,12 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, index: LoadedIndex, lexical: LexicalIndex):
+    def __init__(self, index: LoadedIndex, lexical: LexicalIndex, passage_cjk: np.ndarray | None = None):
         self.index = index
         self.lexical = lexical
-        self.passage_cjk = np.array([has_cjk(p.text) for p in index.passages], dtype=bool)
+        # which passages are Chinese: given by the retriever, which works it out once for both
+        self.passage_cjk = (passage_cjk if passage_cjk is not None
+                            else np.array([has_cjk(p.text) for p in index.passages], dtype=bool))
         self._unit_passage = np.array([u.passage for u in index.units], dtype=np.int64)
         self._units_of: list[list[int]] = [[] for _ in index.passages]
         for i, u in enumerate(index.units):

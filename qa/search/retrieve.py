@@ -99,7 +99,7 @@ class Retriever:
             if u.kind == "sentence":
                 self._sentences_of[u.passage].append(i)
         self.lexical = LexicalIndex([f"{p.title}\n{p.section or ''}\n{p.text}" for p in index.passages])
-        self.backend = backend or LocalBackend(index, self.lexical)
+        self.backend = backend or LocalBackend(index, self.lexical, self._passage_cjk)
         self._unit_tokens = [tokenize(u.text) if u.kind == "sentence" else [] for u in index.units]
         self._section_tokens = [tokenize(p.section or "") for p in index.passages]
         self.translator = Translator(self.lexical.df)
