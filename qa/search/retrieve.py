@@ -29,6 +29,7 @@ from qa.index.build import LoadedIndex
 from qa.index.embed import E5SmallEmbedder, Embedder
 from qa.search.answer_type import asked_ordinal, expected_type, offers, starts_item
 from qa.search.backend import LocalBackend, Query, SearchBackend, Where
+from qa.search.coalesce import Coalescing
 from qa.search.lexical import LexicalIndex, has_cjk, numbers, tokenize
 from qa.search.question import without_excluded
 from qa.search.translate import TermSets, Translator, mentions, question_names
@@ -107,6 +108,14 @@ class Retriever:
         # (e5 embedder, its block of the cross-lingual unit vectors, cosine scale), when the index has them
         self._second = (self.xling.component(E5SmallEmbedder.model_id, index.xling_vectors)
                         if self.xling is not None and hasattr(self.xling, "component") else None)
+        self._queries: dict[int, Coalescing] = {}
+
+    def _encode_query(self, model, text: str) -> np.ndarray:
+        """The question's vector: concurrent users' questions share one call per model (qa/search/coalesce.py)."""
+        c = self._queries.get(id(model))
+        if c is None or c.inner is not model:
+            c = self._queries[id(model)] = Coalescing(model)
+        return c.encode([text], query=True)[0]
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid",
                allowed: set[int] | Where | None = None, focus: str | None = None) -> list[Candidate]:
@@ -120,12 +129,12 @@ class Retriever:
         q_tokens = tokenize(query)
         q_numbers = numbers(query)
         q_type = expected_type(query) if mode == "hybrid" else None
-        qv = self.embedder.encode([query], query=True)[0] if mode != "bm25" else None
+        qv = self._encode_query(self.embedder, query) if mode != "bm25" else None
         q_cjk = has_cjk(query)
         # Passages in the other script: scored by the multilingual model (hybrid) and, lexically, by
         # the question's dictionary translation (qa/search/translate.py).
         cross = self._rows_in_script[not q_cjk] if mode != "dense" else frozenset()
-        xq = (self.xling.encode([query], query=True)[0]
+        xq = (self._encode_query(self.xling, query)
               if cross and mode == "hybrid" and self.xling is not None else None)
         q_sets = _singletons(q_tokens)
         x_sets = self.translator(query) if cross else ()
@@ -182,7 +191,7 @@ class Retriever:
         if self._second is None or not self.weights.second_dense or all(c.cross for c in out):
             return out
         model, vectors, scale = self._second
-        qv = scale * model.encode([query], query=True)[0]
+        qv = scale * self._encode_query(model, query)
         w = self.weights.second_dense
         # only the candidates' units are scored (not every unit of a large corpus)
         best = {c.row: float((vectors[self._units_of[c.row]] @ qv).max()) for c in out
