@@ -80,6 +80,7 @@ class QAHolder:
         self._error: str | None = None
         self._status = Status("Ready", 1.0, True) if qa is not None else Status("Starting…", None, False)
         self._ready = threading.Event()
+        self.answered = threading.Event()  # set once a question has been answered (app.py's background loads wait for it)
         self._lock = threading.Lock()
         if qa is not None:
             self._ready.set()

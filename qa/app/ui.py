@@ -53,8 +53,10 @@ def ask_json(holder: QAHolder, question: str, history: list[str] | None = None, 
     if years is not None and not isinstance(years, (str, int)):
         return {"error": 'years must be a year or a range like "2010-2012"'}
     try:
-        return holder.get().ask(question, history or [], k=k, docs=docs, years=None if years is None else str(years),
-                                read=read is not False).to_json()
+        answer = holder.get().ask(question, history or [], k=k, docs=docs, years=None if years is None else str(years),
+                                  read=read is not False).to_json()
+        holder.answered.set()
+        return answer
     except BadQuestion as e:
         return {"error": str(e)}
 
@@ -119,6 +121,7 @@ class _Handlers:
                       years=years or None)
         try:
             first = ask(read=False).to_json()
+            self.holder.answered.set()
         except BadQuestion as e:
             answer = {"question": question, "error": str(e)}
             chat.append({"role": "assistant", "content": error_markdown(str(e))})
