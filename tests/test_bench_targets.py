@@ -12,7 +12,7 @@ def _row(scale: float) -> dict[str, float]:
     return {"cli_s": 1.5 * scale, "app_s": 9.0 * scale, "warm_en_ms": 20.0 * scale, "warm_zh_ms": 30.0 * scale,
             "build_ratio": 3.0 * scale, "load_qps": 31.0 / scale, "load_p50_s": 0.5 * scale,
             "load_p95_s": 0.8 * scale, "build_s": 2.0, "build_xling_s": 6.0 * scale, "load_errors": 0,
-            "load_average": 1.0}
+            "load_average": 1.0, "gradio_client_qps": 12.0 / scale, "gradio_client_p95_s": 2.0 * scale}
 
 
 def test_every_row_with_both_runtimes_its_target_and_whether_it_is_met():
@@ -27,6 +27,7 @@ def test_every_row_with_both_runtimes_its_target_and_whether_it_is_met():
     assert "| 20 concurrent users, 500 questions: throughput | 31.0 q/s | 15.5 q/s | ≥ 30.0 q/s | yes |" in md
     assert "| 20 concurrent users, 500 questions: latency p50 | 0.50 s | 1.00 s |  |  |" in md  # no target
     assert "load test errors 0" in md
+    assert "through `gradio_client` threads 12.0 q/s, p95 2.00 s" in md  # the heavier client's figure beside it
 
 
 def test_one_runtime_alone():

@@ -10,7 +10,7 @@ which `qa bench` runs for its throughput row.
 
 from __future__ import annotations
 
-from qa.bench.load import KNOWN, load_line, load_run
+from qa.bench.load import KNOWN, http_load_run, load_line, load_run
 
 USERS = 20
 TOTAL = 500
@@ -28,3 +28,12 @@ def test_twenty_users_five_hundred_questions(app_server, app_client):
     assert sent == TOTAL, f"deadline of {DEADLINE_S} s reached after {sent} of {TOTAL} questions"
     # the app still answers afterwards
     assert app_client.predict(KNOWN[1][0], None, api_name="/ask")["passages"][0]["section"] == KNOWN[1][1]
+
+
+def test_light_http_users_get_checked_answers(app_server):
+    """`qa bench`'s throughput row speaks Gradio's HTTP API itself: its answers are checked as strictly."""
+    r = http_load_run(app_server.url, users=5, total=30, known=QUESTIONS)
+    assert r["sent"] == 30 and not r["errors"], r["errors"][:3]
+    # a wrong expectation is reported, not passed over
+    wrong = http_load_run(app_server.url, users=2, total=4, known=((KNOWN[0][0], "Personnel training"),))
+    assert len(wrong["errors"]) == 4 and "expected 'Personnel training'" in wrong["errors"][0]
