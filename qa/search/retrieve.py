@@ -129,11 +129,15 @@ class Retriever:
         q_tokens = tokenize(query)
         q_numbers = numbers(query)
         q_type = expected_type(query) if mode == "hybrid" else None
-        qv = self._encode_query(self.embedder, query) if mode != "bm25" else None
         q_cjk = has_cjk(query)
         # Passages in the other script: scored by the multilingual model (hybrid) and, lexically, by
         # the question's dictionary translation (qa/search/translate.py).
         cross = self._rows_in_script[not q_cjk] if mode != "dense" else frozenset()
+        # MiniLM scores only passages in the question's script when the multilingual model scores the
+        # others: with none in its script (a Chinese question, English reports) it is not run (−7 ms a
+        # question; the same figures on all 450 questions of the five sets).
+        mini = mode == "dense" or (mode == "hybrid" and (self.xling is None or self._rows_in_script[q_cjk]))
+        qv = self._encode_query(self.embedder, query) if mini else None
         xq = (self._encode_query(self.xling, query)
               if cross and mode == "hybrid" and self.xling is not None else None)
         q_sets = _singletons(q_tokens)
