@@ -3,7 +3,8 @@
 Flags (or environment): --host (QA_HOST, default 127.0.0.1), --port (QA_PORT, 7860), --corpus
 (QA_CORPUS), --index (QA_INDEX), --model (QA_MODEL), --reader (QA_READER=1), --judgments (QA_JUDGMENTS),
 --auth user:pass (QA_AUTH), --no-uploads (QA_UPLOADS=0), --backend local|milvus (QA_BACKEND), --milvus-uri (QA_MILVUS_URI),
---milvus-collection (QA_MILVUS_COLLECTION). The index is opened (or built) in the background while the page shows
+--milvus-collection (QA_MILVUS_COLLECTION), --replica (QA_REPLICA=1: read-only, follows the writer's builds).
+The index is opened (or built) in the background while the page shows
 progress; with --reader the reader model loads after it, and answers are checked by it from the moment it is there.
 """
 
@@ -48,6 +49,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--auth", default=env("QA_AUTH"), metavar="USER:PASS", help="require this login")
     p.add_argument("--no-uploads", dest="uploads", action="store_false", default=env("QA_UPLOADS", "1") != "0",
                    help="no upload box (QA_UPLOADS=0): for app replicas reading a shared index (docs/scaling.md)")
+    p.add_argument("--replica", action="store_true", default=env("QA_REPLICA", "0") == "1",
+                   help="serve the shared index read-only (QA_REPLICA=1): never build, follow the writer's new "
+                        "builds, no upload box (docs/scaling.md)")
+    p.add_argument("--follow-every", type=float, default=float(env("QA_FOLLOW_EVERY", "5")), metavar="SECONDS",
+                   help="with --replica: how often to look for a new build (default 5)")
     p.add_argument("--backend", choices=("local", "milvus"), default=env("QA_BACKEND", "local"),
                    help="search backend: local (default) or milvus (as `python -m qa`)")
     p.add_argument("--milvus-uri", default=env("QA_MILVUS_URI"), metavar="URI",
@@ -56,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="collection name prefix in Milvus (default: named from the index folder)")
     args = p.parse_args(argv)
     args.judgments = args.judgments or Path(env("QA_JUDGMENTS") or args.corpus / "user-questions.jsonl")
+    args.uploads = args.uploads and not args.replica  # a replica never writes the index
     if args.auth and ":" not in args.auth:
         p.error("--auth / QA_AUTH must look like user:password")
     return args
@@ -75,7 +82,8 @@ def open_report_qa(args: argparse.Namespace, report):
     xling = ProgressEmbedder(CrossLingualEmbedder(), report, name="cross-lingual") if args.cross_lingual else False
     reader = ReaderSlot() if args.reader else None  # loaded below, in the background, once questions can be asked
     qa = ReportQA.open(args.corpus, args.index, embedder, xling=xling, progress=True, reader=reader,
-                       backend=args.backend, milvus_uri=args.milvus_uri, milvus_collection=args.milvus_collection)
+                       backend=args.backend, milvus_uri=args.milvus_uri, milvus_collection=args.milvus_collection,
+                       read_only=args.replica)
     if qa.build_report:
         logging.getLogger("app").info("index rebuilt (%s) in %.1f s", qa.build_report.reason, qa.build_report.seconds)
     report("Loading the embedding models…", None)
@@ -83,6 +91,20 @@ def open_report_qa(args: argparse.Namespace, report):
     if reader is not None:
         reader.start()
     return qa
+
+
+def reopen_built(args: argparse.Namespace):
+    """For a replica: open the writer's current build read-only with the models already loaded."""
+    from qa.answer.service import ReportQA
+
+    def reopen(qa):
+        if qa is None:  # nothing served yet (there was no build when the replica started): load the models too
+            return open_report_qa(args, lambda message, fraction: None)
+        return ReportQA.open(args.corpus, args.index, qa.embedder, xling=qa.retriever.xling or False, reader=qa.reader,
+                             backend=args.backend, milvus_uri=args.milvus_uri,
+                             milvus_collection=args.milvus_collection, read_only=True)
+
+    return reopen
 
 
 def warm_other_script(holder, after: threading.Event | None = None, grace: float = 5.0) -> None:
@@ -144,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     demo.launch(server_name=args.host, server_port=args.port, auth=auth, css=CSS, footer_links=["api"],
                 show_error=True, max_file_size=MAX_UPLOAD_BYTES, prevent_thread_lock=True)
     warm_other_script(holder, after=holder.answered)  # once the server is up and has answered, or after 5 s
+    if args.replica:
+        from qa.app.state import follow_builds
+
+        follow_builds(holder, args.index, reopen_built(args), every=args.follow_every)
     demo.block_thread()
     return 0
 

@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray-address", default=os.environ.get("QA_RAY_ADDRESS") or None, metavar="ADDR",
                    help="run the --workers on the existing Ray cluster at ADDR (host:port, or auto) instead "
                         "(its nodes need the model packages installed; docs/usage.md)")
+    p.add_argument("--keep-previous", action="store_true", default=os.environ.get("QA_KEEP_PREVIOUS", "0") == "1",
+                   help="keep the build this one replaces until the next (QA_KEEP_PREVIOUS=1): app replicas on "
+                        "shared storage may still read it until they switch (docs/scaling.md)")
 
     p = sub.add_parser("ask", help="answer a question with cited passages")
     _common(p)
@@ -165,7 +168,7 @@ def cmd_index(args) -> int:
         embedder, xling = embedders(args)
     try:
         index, report = open_index(args.corpus, args.index, embedder, progress=not args.quiet, force=args.force,
-                                   xling=xling, sync=store)
+                                   xling=xling, sync=store, keep_previous=args.keep_previous)
     finally:
         if cluster:
             cluster.close()

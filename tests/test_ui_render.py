@@ -263,6 +263,9 @@ def test_no_uploads_leaves_the_upload_box_out_for_replicas(monkeypatch, tmp_path
     assert app.parse_args(["--no-uploads"]).uploads is False
     monkeypatch.setenv("QA_UPLOADS", "0")
     assert app.parse_args([]).uploads is False
+    monkeypatch.delenv("QA_UPLOADS")
+    replica = app.parse_args(["--replica"])  # a replica never writes the index: no upload box either
+    assert replica.replica and replica.uploads is False and replica.follow_every == 5.0
 
     holder = QAHolder(lambda report: None)  # never started: the page is only built
     ids = lambda demo: {getattr(b, "elem_id", None) for b in demo.blocks.values()}  # noqa: E731

@@ -19,7 +19,7 @@ from qa.answer.compose import compose, two_reports
 from qa.answer.judge import THRESHOLDS, Thresholds, make_hits
 from qa.answer.reader import ReaderSlot
 from qa.errors import BackendUnavailable, BadQuestion
-from qa.index.build import BuildReport, LoadedIndex, open_index
+from qa.index.build import BuildReport, LoadedIndex, open_built, open_index
 from qa.index.embed import CrossLingualEmbedder, Embedder
 from qa.index.onnx_encoder import default_embedder
 from qa.search.backend import SearchBackend, Where
@@ -57,11 +57,12 @@ class ReportQA:
     def open(cls, corpus_dir: Path, index_dir: Path, embedder: Embedder | None = None, *,
              progress: bool = False, force: bool = False, xling: Embedder | None | bool = None,
              reader: ReaderSlot | None = None, backend: str = "local", milvus_uri: str | None = None,
-             milvus_collection: str | None = None) -> ReportQA:
+             milvus_collection: str | None = None, read_only: bool = False) -> ReportQA:
         """Load (or build) the index. `xling`: a cross-lingual embedder, None for the default
         (multilingual USE + e5 with the real model, none with an injected test embedder), False for none.
         `backend`: "local" (FAISS + bm25s in this process) or "milvus" (candidates from Milvus at
-        `milvus_uri`, default milvus-lite at index/milvus.db; the index is written there too)."""
+        `milvus_uri`, default milvus-lite at index/milvus.db; the index is written there too).
+        `read_only`: serve the current build as its writer left it; never build, never write (a replica)."""
         if backend not in BACKENDS:
             raise BackendUnavailable(f"unknown search backend {backend!r}; choose {' or '.join(BACKENDS)}")
         if xling is None:
@@ -73,8 +74,11 @@ class ReportQA:
             from qa.search.milvus_backend import open_store
 
             store = open_store(index_dir, milvus_uri, milvus_collection)
-        index, report = open_index(Path(corpus_dir), Path(index_dir), embedder, progress=progress, force=force,
-                                   xling=xling, sync=store)
+        if read_only:
+            index, report = open_built(Path(index_dir), embedder, xling=xling), None
+        else:
+            index, report = open_index(Path(corpus_dir), Path(index_dir), embedder, progress=progress, force=force,
+                                       xling=xling, sync=store)
         engine = None
         if store is not None:
             from qa.search.milvus_backend import MilvusBackend

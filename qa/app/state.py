@@ -135,3 +135,42 @@ class QAHolder:
         if self._qa is None:
             raise RuntimeError(f"the reports could not be opened: {self._error}")
         return self._qa
+
+
+def follow_builds(holder: QAHolder, index_dir, reopen: Callable[[object], object], every: float = 5.0,
+                  stop: threading.Event | None = None) -> threading.Thread:
+    """A replica follows its writer: every `every` seconds, if the index folder's `CURRENT` names another
+    build than the one being served, `reopen(current ReportQA, or None if none could be opened yet)` opens it
+    (read-only, the loaded models reused) and it is swapped in; questions already running finish on the old one. A build that cannot be
+    opened is logged and the old one kept, to be tried again at the next change."""
+    from pathlib import Path
+
+    from qa.errors import QAError
+    from qa.index.build import current_folder
+
+    stop = stop or threading.Event()
+
+    def run() -> None:
+        tried = None
+        while not stop.wait(every):
+            try:
+                name = current_folder(Path(index_dir)).name
+            except (QAError, OSError):
+                continue  # no build yet
+            status = holder.status()
+            if not status.ready and status.error is None:
+                continue  # the first build still opening
+            qa = holder.get(timeout=0) if status.error is None else None  # None: the first open failed
+            serving = qa.index.folder.name if qa is not None else None
+            if name in (serving, tried):
+                continue
+            tried = name
+            try:
+                holder.replace(reopen(qa))
+                log.info("now serving %s", name)
+            except (QAError, OSError, ValueError) as e:
+                log.warning("kept %s: could not open %s (%s)", serving, name, e)
+
+    t = threading.Thread(target=run, name="follow-builds", daemon=True)
+    t.start()
+    return t

@@ -142,11 +142,12 @@ def build_lock(index_dir: Path):
 def build_index(corpus: Corpus, hashes: dict[str, str], embedder: Embedder, index_dir: Path, *,
                 reason: str = "build requested", progress: bool = False,
                 xling: Embedder | None = None, reuse: bool = True, whole_passages: bool = False,
-                sync=None) -> BuildReport:
+                sync=None, keep_previous: bool = False) -> BuildReport:
     """Embed the units of the corpus not embedded in the previous build, reuse the other vectors, and
     switch the new (complete) index in atomically. `reuse=False` embeds everything afresh (a forced
     rebuild). `sync`: a search engine to update too (`qa.index.milvus_store.MilvusStore`), written
-    before `CURRENT` switches and pruned after. Caller holds the lock."""
+    before `CURRENT` switches and pruned after. `keep_previous`: the build this one replaces stays until
+    the next build (replicas on shared storage may still be reading it). Caller holds the lock."""
     t0 = time.perf_counter()
     passages = corpus.passages
     units = build_units(passages, embedder.max_words, whole=whole_passages)
@@ -201,7 +202,7 @@ def build_index(corpus: Corpus, hashes: dict[str, str], embedder: Embedder, inde
     if sync is not None:
         _finish_sync(sync, passages, units, final.name)
     for old in index_dir.glob("build-*"):
-        if old != final:
+        if old != final and not (keep_previous and previous is not None and old == previous):
             shutil.rmtree(old, ignore_errors=True)
     for stale_tmp in index_dir.glob(".tmp-build-*"):
         shutil.rmtree(stale_tmp, ignore_errors=True)
@@ -272,8 +273,10 @@ def current_folder(index_dir: Path) -> Path:
     return folder
 
 
-def check_manifest(manifest: dict, *, model_id: str, hashes: dict[str, str], xling_id: str | None = None) -> None:
-    """Raise IndexUnusable with a one-line reason if the index no longer matches corpus or model."""
+def check_manifest(manifest: dict, *, model_id: str, hashes: dict[str, str] | None,
+                   xling_id: str | None = None) -> None:
+    """Raise IndexUnusable with a one-line reason if the index no longer matches corpus or model.
+    `hashes` None: any corpus (a read-only replica serves the build its writer made)."""
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexUnusable(f"index format {manifest.get('format_version')} is not the current format {FORMAT_VERSION}")
     if manifest.get("ingest_version") != INGEST_VERSION:
@@ -285,7 +288,7 @@ def check_manifest(manifest: dict, *, model_id: str, hashes: dict[str, str], xli
     if manifest.get("xling_model_id") != xling_id:
         raise IndexUnusable(f"cross-lingual model changed ({manifest.get('xling_model_id')!r} → {xling_id!r})")
     old = manifest.get("corpus", {}).get("files", {})
-    if old != hashes:
+    if hashes is not None and old != hashes:
         added = sorted(set(hashes) - set(old))
         removed = sorted(set(old) - set(hashes))
         changed = sorted(p for p in set(old) & set(hashes) if old[p] != hashes[p])
@@ -294,9 +297,10 @@ def check_manifest(manifest: dict, *, model_id: str, hashes: dict[str, str], xli
         raise IndexUnusable("corpus changed: " + "; ".join(parts))
 
 
-def load_index(index_dir: Path, *, model_id: str, hashes: dict[str, str], xling_id: str | None = None,
+def load_index(index_dir: Path, *, model_id: str, hashes: dict[str, str] | None, xling_id: str | None = None,
                verify_files: bool = True) -> LoadedIndex:
-    """Load the current index, checking it against the corpus and model; IndexUnusable if it does not fit."""
+    """Load the current index, checking it against the corpus (unless `hashes` is None) and model;
+    IndexUnusable if it does not fit."""
     folder = current_folder(index_dir)
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
@@ -332,21 +336,28 @@ def load_index(index_dir: Path, *, model_id: str, hashes: dict[str, str], xling_
 
 def open_index(corpus_dir: Path, index_dir: Path, embedder: Embedder, *, progress: bool = False,
                force: bool = False, xling: Embedder | None = None,
-               sync=None) -> tuple[LoadedIndex, BuildReport | None]:
+               sync=None, keep_previous: bool = False) -> tuple[LoadedIndex, BuildReport | None]:
     """Load the index, or (re)build it when it is missing, stale or unreadable; with `sync` (a search
     engine, `qa.index.milvus_store.MilvusStore`) the engine is brought up to the index too.
 
     Returns the index and, if a build happened, its report (whose `reason` is one line).
     """
     index, report = _open_local(corpus_dir, index_dir, embedder, progress=progress, force=force, xling=xling,
-                                sync=sync)
+                                sync=sync, keep_previous=keep_previous)
     if sync is not None and report is None:
         sync_index(sync, index, index_dir, progress=progress)
     return index, report
 
 
+def open_built(index_dir: Path, embedder: Embedder, *, xling: Embedder | None = None) -> LoadedIndex:
+    """Read-only: the build `CURRENT` names, as its writer left it, whatever the corpus folder holds now.
+    Never builds or writes (app replicas; docs/scaling.md). IndexUnusable if there is none or it does not
+    fit the models."""
+    return load_index(index_dir, model_id=embedder.model_id, hashes=None, xling_id=xling.model_id if xling else None)
+
+
 def _open_local(corpus_dir: Path, index_dir: Path, embedder: Embedder, *, progress: bool, force: bool,
-                xling: Embedder | None, sync) -> tuple[LoadedIndex, BuildReport | None]:
+                xling: Embedder | None, sync, keep_previous: bool = False) -> tuple[LoadedIndex, BuildReport | None]:
     hashes = file_hashes(corpus_dir)
     xid = xling.model_id if xling else None
     if not force:
@@ -366,5 +377,5 @@ def _open_local(corpus_dir: Path, index_dir: Path, embedder: Embedder, *, progre
         corpus = load_corpus(corpus_dir)
         hashes = file_hashes(corpus_dir)
         report = build_index(corpus, hashes, embedder, index_dir, reason=reason, progress=progress,
-                             xling=xling, reuse=not force, sync=sync)
+                             xling=xling, reuse=not force, sync=sync, keep_previous=keep_previous)
     return load_index(index_dir, model_id=embedder.model_id, hashes=hashes, xling_id=xid), report

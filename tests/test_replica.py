@@ -1,0 +1,102 @@
+"""A replica serves the shared index read-only and follows its writer (`app.py --replica`; docs/scaling.md,
+"Deploying"): it never builds, whatever the corpus folder holds, and it swaps in each new build the writer
+switches to, with the models it has loaded. Real model, real FAISS, the bundled report."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+
+import pytest
+
+from qa.answer.service import ReportQA
+from qa.app.state import QAHolder, follow_builds
+from qa.errors import IndexUnusable
+from tests.conftest import SEED
+
+NEW_REPORT = """Report on Orchard Irrigation in Hami, 2012
+
+      【Drip irrigation】 In 2012 the Hami orchards laid 410 kilometres of drip irrigation pipe,
+which cut the water used per mu of apricot trees by a third.
+"""
+QUESTION = "How many kilometres of drip irrigation pipe did the Hami orchards lay?"
+
+
+def _corpus(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(SEED, corpus / SEED.name)
+    return corpus, tmp_path / "index"
+
+
+def _builds(index):
+    return sorted(p.name for p in index.glob("build-*"))
+
+
+def test_read_only_serves_the_writers_build_and_never_builds(real_embedder, tmp_path):
+    corpus, index = _corpus(tmp_path)
+    with pytest.raises(IndexUnusable, match="no index has been built yet"):
+        ReportQA.open(corpus, index, real_embedder, xling=False, read_only=True)
+    assert not (index / "CURRENT").exists()  # nothing written
+
+    writer = ReportQA.open(corpus, index, real_embedder, xling=False)
+    (corpus / "hami.txt").write_text(NEW_REPORT, encoding="utf-8")  # the writer has not indexed it yet
+    before = _builds(index)
+    replica = ReportQA.open(corpus, index, real_embedder, xling=False, read_only=True)
+    assert _builds(index) == before  # the changed corpus did not make the replica build
+    assert replica.index.folder == writer.index.folder
+    assert {p.doc for p in replica.passages} == {SEED.stem}
+
+
+def test_a_replica_swaps_in_the_writers_new_build_and_keeps_one_that_will_not_open(real_embedder, tmp_path):
+    corpus, index = _corpus(tmp_path)
+    ReportQA.open(corpus, index, real_embedder, xling=False)  # the writer's first build
+    old = ReportQA.open(corpus, index, real_embedder, xling=False, read_only=True)
+    holder = QAHolder(qa=old)
+    reused = []
+
+    def reopen(qa):
+        reused.append(qa.embedder is real_embedder)
+        return ReportQA.open(corpus, index, qa.embedder, xling=False, read_only=True)
+
+    stop = threading.Event()
+    follow_builds(holder, index, reopen, every=0.05, stop=stop)
+    try:
+        (corpus / "hami.txt").write_text(NEW_REPORT, encoding="utf-8")
+        writer = ReportQA.open(corpus, index, real_embedder, xling=False)  # builds, then switches CURRENT
+        deadline = time.monotonic() + 60
+        while holder.get().index.folder != writer.index.folder and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert holder.get().index.folder == writer.index.folder, "the replica did not follow the new build"
+        assert reused == [True]  # the loaded model, not a second copy
+        assert holder.get().ask(QUESTION).hits[0].passage.doc == "hami"
+        assert old.ask(QUESTION).hits[0].passage.doc == SEED.stem  # a question already running finishes on the old
+
+        broken = index / "build-20990101-000000-broken"
+        broken.mkdir()
+        (broken / "manifest.json").write_text("{not json", encoding="utf-8")
+        (index / "CURRENT").write_text(broken.name + "\n", encoding="utf-8")
+        time.sleep(0.5)  # ten looks at the pointer
+        assert holder.get().index.folder == writer.index.folder  # kept, and still answering
+        assert holder.get().ask(QUESTION).hits[0].passage.doc == "hami"
+    finally:
+        stop.set()
+
+
+def test_the_writer_can_keep_the_build_it_replaces_until_the_next(real_embedder, tmp_path):
+    """`qa index --keep-previous`: a replica on shared storage that has not switched yet can still read the
+    build it serves; one generation is kept, not all."""
+    from qa.index.build import open_index
+
+    corpus, index = _corpus(tmp_path)
+    first, _ = open_index(corpus, index, real_embedder)
+    (corpus / "hami.txt").write_text(NEW_REPORT, encoding="utf-8")
+    second, report = open_index(corpus, index, real_embedder, keep_previous=True)
+    assert report is not None and _builds(index) == sorted([first.folder.name, second.folder.name])
+    (corpus / "hami.txt").unlink()
+    third, _ = open_index(corpus, index, real_embedder, keep_previous=True)
+    assert _builds(index) == sorted([second.folder.name, third.folder.name])
+    (corpus / "hami.txt").write_text(NEW_REPORT, encoding="utf-8")
+    fourth, _ = open_index(corpus, index, real_embedder)  # the default: only the new build stays
+    assert _builds(index) == [fourth.folder.name]
