@@ -70,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def open_report_qa(args: argparse.Namespace, report):
     """Load or build the index (progress reported to the page and as a tqdm bar), then warm the model."""
-    from qa.answer.reader import ReaderSlot
+    from qa.answer.reader_runtime import ReaderSlot
     from qa.answer.service import ReportQA
     from qa.app.state import ProgressEmbedder
     from qa.index.embed import CrossLingualEmbedder

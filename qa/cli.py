@@ -116,7 +116,7 @@ def reader_slot(args):
     --no-reader. A missing model or a checksum mismatch is reported and the answers go on without it."""
     if not getattr(args, "reader", False):
         return None
-    from qa.answer.reader import ReaderSlot
+    from qa.answer.reader_runtime import ReaderSlot
 
     if not args.quiet:
         print("Loading the reader model…", file=sys.stderr)

@@ -65,7 +65,7 @@ READER_MAX_WRONGLY_ABSTAINED = 0.10
 def reader_qa(seed_qa):
     """The seed ReportQA's index and models with the real reader (a separate object: other tests ask
     `seed_qa` without it)."""
-    from qa.answer.reader import ReaderSlot, load_reader
+    from qa.answer.reader_runtime import ReaderSlot, load_reader
     from qa.answer.service import ReportQA
 
     return ReportQA(seed_qa.index, seed_qa.embedder, xling=seed_qa.retriever.xling,

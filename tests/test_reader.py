@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qa.answer.judge import READER_REFUSAL
-from qa.answer.reader import FakeReader, ReaderSlot, read
+from qa.answer.reader import FakeReader, read
 from qa.answer.reader_model import join_parts, prepare
+from qa.answer.reader_runtime import ReaderSlot
 from qa.errors import ReaderUnavailable
 from tests.conftest import write_corpus
 
@@ -183,7 +184,7 @@ PAIRS = [
 
 @pytest.fixture(scope="module")
 def real_reader():
-    from qa.answer.reader import load_reader
+    from qa.answer.reader_runtime import load_reader
 
     try:
         return load_reader()

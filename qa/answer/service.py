@@ -17,7 +17,7 @@ from pathlib import Path
 from qa.answer import judge
 from qa.answer.compose import compose, two_reports
 from qa.answer.judge import THRESHOLDS, Thresholds, make_hits
-from qa.answer.reader import ReaderSlot
+from qa.answer.reader_runtime import ReaderSlot
 from qa.errors import BackendUnavailable, BadQuestion
 from qa.index.build import BuildReport, LoadedIndex, open_built, open_index
 from qa.index.embed import CrossLingualEmbedder, Embedder

@@ -40,7 +40,7 @@ def reader_latency(qa, slot, questions: list[dict]) -> dict:
 
 
 def runtime_bench(qa, questions: list[dict], runtime: str) -> dict:
-    from qa.answer.reader import ReaderSlot, load_reader
+    from qa.answer.reader_runtime import ReaderSlot, load_reader
     from qa.errors import ReaderUnavailable
 
     t0 = time.perf_counter()
