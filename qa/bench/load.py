@@ -81,7 +81,9 @@ def http_load_run(url: str, users: int = 20, total: int = 500, known=KNOWN, dead
     `gradio_client` threads."""
     import asyncio
 
-    return asyncio.run(_http_users(url.rstrip("/"), users, total, known, deadline_s))
+    # its own thread, so its own event loop: the caller's thread may be running one (Playwright's, in tests)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _http_users(url.rstrip("/"), users, total, known, deadline_s)).result()
 
 
 async def _http_users(url: str, users: int, total: int, known, deadline_s: float) -> dict:
