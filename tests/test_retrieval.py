@@ -218,3 +218,26 @@ def test_sentence_splitter_keeps_abbreviations_and_offsets():
     assert [s.text for s in sents] == ["It relocated 500 households to No. 3 Branch of Red Flag Farm.",
                                        "Co., Ltd joined.", "它很好。", "好的！"]
     assert all(text[s.start:s.end] == s.text for s in sents)
+
+
+def test_scores_do_not_depend_on_the_string_hash_seed():
+    """Two runs of the same question give the same scores to the last bit (eval run files compare byte for
+    byte): the share of a question's IDF mass the reports never use was summed in set order, whose last
+    bit changed with PYTHONHASHSEED."""
+    import subprocess
+    import sys
+
+    script = (
+        "from qa.search.lexical import LexicalIndex, tokenize\n"
+        "lx = LexicalIndex(['The Corps set a poverty line of 3500 Yuan per capita net income in 2011.',\n"
+        "                   'Sixty-four university students were sent to the impoverished farms.',\n"
+        "                   'Pairing assistance funds went into aid projects and training.'])\n"
+        "q = tokenize('What poverty line and hospital budget did the regiment farms and university students get in 2011?')\n"
+        "print(repr(lx.unknown_share(q)))\n")
+    import os
+
+    from tests.conftest import ROOT
+
+    outs = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT,
+                           env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(1, 7)}
+    assert len(outs) == 1, outs

@@ -170,7 +170,7 @@ class LexicalIndex:
 
     def unknown_share(self, query_tokens: list[str]) -> float:
         """Share of a query's IDF mass in terms no passage contains (0…1)."""
-        q = set(query_tokens)
+        q = sorted(set(query_tokens))  # sorted: a float sum in set order varied with PYTHONHASHSEED
         if not q:
             return 0.0
         total = sum(self.idf.get(t, self.unknown_idf) for t in q)
