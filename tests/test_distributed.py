@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from qa.errors import ClusterUnavailable, ModelUnavailable
-from qa.index.build import current_folder, open_index
+from qa.index.build import open_index
 from qa.index.distributed import RayCluster, RayEmbedder, batch_plan
 from qa.index.embed import CrossLingualEmbedder, HashEmbedder
+from qa.index.folder import current_folder
 from qa.index.onnx_encoder import default_embedder
 from qa.ingest.corpus import load_corpus
 from qa.ingest.units import build_units, embedding_text

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.index.build import current_folder, load_index, open_index
+from qa.index.build import open_index
 from qa.index.cache import text_keys
 from qa.index.embed import HashEmbedder
+from qa.index.folder import current_folder, load_index
 from qa.ingest.corpus import file_hashes
 from tests.conftest import write_corpus
 

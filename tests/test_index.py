@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from qa.errors import IndexUnusable
-from qa.index.build import FORMAT_VERSION, current_folder, load_index, open_index
+from qa.index.build import open_index
 from qa.index.embed import HashEmbedder
+from qa.index.folder import FORMAT_VERSION, current_folder, load_index
 from qa.ingest.corpus import file_hashes
 from tests.conftest import write_corpus
 
@@ -183,11 +184,11 @@ def test_real_model_index_of_seed(seed_qa):
 @pytest.mark.parametrize("version, reason", [("UNITS_VERSION", "sentence splitting changed"),
                                              ("INGEST_VERSION", "report parsing changed")])
 def test_changed_parsing_or_splitting_triggers_rebuild(tmp_path, monkeypatch, version, reason):
-    import qa.index.build
+    import qa.index.folder
 
     corpus = write_corpus(tmp_path / "c", {"r.txt": REPORT})
     _open(corpus, tmp_path / "i")
-    monkeypatch.setattr(qa.index.build, version, getattr(qa.index.build, version) + 1)
+    monkeypatch.setattr(qa.index.folder, version, getattr(qa.index.folder, version) + 1)
     _, report = _open(corpus, tmp_path / "i")
     assert report is not None and reason in report.reason
     assert report.reused > 0  # unchanged sentences keep their vectors

@@ -149,7 +149,7 @@ def test_bench_scale_smoke_via_cli(tmp_path, monkeypatch):
                          ids=["flat", "ivf"])
 @pytest.mark.parametrize("keep", [0.5, 0.999])
 def test_truncated_file_raises_instead_of_mapping_garbage(tmp_path, spec, keep):
-    """qa/index/build.py turns RuntimeError from reading into IndexUnusable (and rebuilds)."""
+    """qa/index/folder.py turns RuntimeError from reading into IndexUnusable (and qa/index/build.py rebuilds)."""
     path = tmp_path / "t.faiss"
     vs.save(vs.build(_unit(2_000, 64, 0), spec), path)
     data = path.read_bytes()

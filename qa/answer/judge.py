@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from qa.answer.checks import mismatch
 from qa.answer.reader import Reading
-from qa.index.build import LoadedIndex
+from qa.index.folder import LoadedIndex
 from qa.ingest.sentences import split_sentences
 from qa.search.question import join_or
 from qa.search.retrieve import Candidate

@@ -19,8 +19,9 @@ from qa.answer.compose import compose, two_reports
 from qa.answer.judge import THRESHOLDS, Thresholds, make_hits
 from qa.answer.reader_runtime import ReaderSlot
 from qa.errors import BackendUnavailable, BadQuestion
-from qa.index.build import BuildReport, LoadedIndex, open_built, open_index
+from qa.index.build import BuildReport, open_built, open_index
 from qa.index.embed import CrossLingualEmbedder, Embedder
+from qa.index.folder import LoadedIndex
 from qa.index.onnx_encoder import default_embedder
 from qa.search.backend import SearchBackend, Where
 from qa.search.filters import allowed_rows, parse_years

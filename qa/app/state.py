@@ -146,7 +146,7 @@ def follow_builds(holder: QAHolder, index_dir, reopen: Callable[[object], object
     from pathlib import Path
 
     from qa.errors import QAError
-    from qa.index.build import current_folder
+    from qa.index.folder import current_folder
 
     stop = stop or threading.Event()
 

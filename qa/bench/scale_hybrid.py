@@ -36,7 +36,7 @@ from qa.bench.scale import _peak_rss_mb, _rss_mb, synthetic
 from qa.bench.synthetic_text import ROOT, Vocabulary, questions, synthetic_corpus
 from qa.eval.metrics import percentile
 from qa.index import vectorstore as vs
-from qa.index.build import LoadedIndex
+from qa.index.folder import LoadedIndex
 
 DIM = 384
 K = 10  # the evaluation's k (`qa eval`), deeper than `qa ask`'s 5

@@ -126,7 +126,7 @@ def fingerprint_inputs(data: BeirData) -> dict[str, str]:
 
 
 def index_folder(data: BeirData, model_id: str, cache_root: Path = DEFAULT_CACHE, xling_id: str | None = None) -> Path:
-    from qa.index.build import fingerprint
+    from qa.index.folder import fingerprint
 
     extra = {"xling": xling_id} if xling_id else {}  # (the folder of an index without them keeps its name)
     key = fingerprint({**fingerprint_inputs(data), "model": model_id, "units": "whole", **extra})[:12]
@@ -139,7 +139,8 @@ def open_beir_index(data: BeirData, embedder, cache_root: Path = DEFAULT_CACHE, 
     """The cached index for this dataset and model, built (with progress) when missing or stale; with
     `xling`, with the cross-lingual vectors too (so hybrid adds e5's second opinion — slow to build).
     Returns (LoadedIndex, built: bool)."""
-    from qa.index.build import build_index, build_lock, load_index
+    from qa.index.build import build_index, build_lock
+    from qa.index.folder import load_index
 
     hashes = fingerprint_inputs(data)
     xling_id = xling.model_id if xling is not None else None

@@ -105,7 +105,7 @@ def save(index, path: Path) -> None:
 def load(path: Path, *, mmap: bool = True):
     """Read an index; with `mmap`, map its vectors from the file where FAISS allows, else read it all.
 
-    RuntimeError if the file is truncated or not a FAISS index (qa/index/build.py makes that IndexUnusable).
+    RuntimeError if the file is truncated or not a FAISS index (qa/index/folder.py makes that IndexUnusable).
     """
     faiss = _faiss()
     if not mmap:

@@ -30,7 +30,7 @@ from typing import Protocol
 import numpy as np
 
 from qa.index import vectorstore
-from qa.index.build import LoadedIndex
+from qa.index.folder import LoadedIndex
 from qa.search.lexical import LexicalIndex, has_cjk
 
 EXACT_UNITS = 4096  # up to this many units a leg scores every unit exactly (cheap, and no approximation)

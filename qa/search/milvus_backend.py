@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from qa.index.build import LoadedIndex
+from qa.index.folder import LoadedIndex
 from qa.index.milvus_store import BM25_B, BM25_K1, STATS, encode_term
 from qa.search.backend import EXACT_UNITS, Legs, Query, Where, depth
 from qa.search.lexical import has_cjk

@@ -25,8 +25,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from qa.index.build import LoadedIndex
 from qa.index.embed import E5SmallEmbedder, Embedder
+from qa.index.folder import LoadedIndex
 from qa.search.answer_type import asked_ordinal, expected_type, offers, starts_item
 from qa.search.backend import LocalBackend, Query, SearchBackend, Where
 from qa.search.coalesce import Coalescing
