@@ -72,31 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="restrict to reports of a year or a range of years, e.g. 2011 or 2010-2012")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
-    p = sub.add_parser("bench", help="measure index build time and query latency on the corpus")
-    _common(p)
-    p.add_argument("--repeats", type=int, default=3,
-                   help="passes over the question set; with --distributed, runs of each setting (default 3)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    p.add_argument("--no-targets", dest="targets", action="store_false",
-                   help="skip the speed-target table (cold starts, app, 20-user load; each also with the torch runtime)")
-    p.add_argument("--incremental", action="store_true",
-                   help="instead: full build vs update after one file changed, on 40 generated reports")
-    p.add_argument("--cold", action="store_true",
-                   help="instead: cold start (CLI path and app) split into its parts, and peak memory")
-    p.add_argument("--scale", action="store_true",
-                   help="instead: the vector-search scale curve on synthetic vectors (writes docs/scale.png)")
-    p.add_argument("--distributed", action="store_true",
-                   help="instead: one process vs Ray Data with 1 and 2 model workers on synthetic report units, "
-                        "vectors compared, and the cores a cluster needs for 10^6 and 10^7 passages an hour")
-    p.add_argument("--units", type=int, default=2000, help="synthetic units for --distributed (default 2000)")
-    p.add_argument("--scale-hybrid", action="store_true",
-                   help="instead: per-question time of hybrid retrieval (no reader) on a synthetic report-like corpus")
-    p.add_argument("--sizes", default="1e3,1e4,1e5,1e6",
-                   help="passage counts for --scale and --scale-hybrid (default 1e3,1e4,1e5,1e6)")
-    p.add_argument("--profile", action="store_true", help="with --scale-hybrid: a cProfile of the largest size")
-    p.add_argument("--reader-runtimes", default="llama.cpp,torch",
-                   help="reader runtimes to compare (default llama.cpp,torch; the reader part is skipped with --no-reader)")
+    from qa.bench.cli import add_parser as add_bench_parser
 
+    add_bench_parser(sub, _common, embedders)
     from qa.eval.cli import add_parser as add_eval_parser
 
     add_eval_parser(sub, _common, _open)
@@ -271,60 +249,6 @@ def _ask_batch(args, docs) -> int:
     return 1 if failures else 0
 
 
-def cmd_bench(args) -> int:
-    if args.scale or args.scale_hybrid:
-        from qa.bench import scale as bench_scale
-
-        try:
-            sizes = bench_scale.parse_sizes(args.sizes)
-        except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        if args.scale_hybrid:
-            from qa.bench import scale_hybrid
-
-            print(scale_hybrid.main(sizes, as_json=args.json, profile=args.profile, backend=args.backend))
-        else:
-            print(bench_scale.main(sizes, as_json=args.json))
-        return 0
-    if args.distributed:
-        from qa.bench.distributed import distributed_bench, distributed_markdown
-
-        result = distributed_bench(args.corpus, units=args.units, repeats=args.repeats)
-        print(json.dumps(result, indent=2) if args.json else distributed_markdown(result))
-        return 0
-    from qa.bench.speed import incremental_bench, incremental_markdown, run_bench, to_markdown
-
-    embedder, xling = embedders(args)
-    if args.cold:
-        from qa.bench.cold import app_cold_start, cli_cold_start, cold_markdown
-        from qa.index.build import open_index
-
-        open_index(args.corpus, args.index, embedder, xling=xling)  # measure later starts, not the build
-        cli, app = cli_cold_start(args.corpus, args.index, xling is not None), app_cold_start(args.corpus, args.index)
-        print(json.dumps({"cli": cli, "app": app}, indent=2) if args.json else cold_markdown(cli, app))
-        return 0
-    if args.incremental:
-        result = incremental_bench(embedder, xling)
-        print(json.dumps(result, indent=2) if args.json else incremental_markdown(result))
-        return 0
-    result = run_bench(args.corpus, embedder, xling, repeats=args.repeats)
-    if args.targets:
-        from qa.bench.targets import measure_targets, targets_markdown
-
-        result["targets"] = measure_targets(args.corpus, args.index)
-    if args.reader:
-        from qa.answer.service import ReportQA
-        from qa.bench.reader import reader_markdown, run_reader_bench
-
-        qa = ReportQA.open(args.corpus, args.index, embedder, xling=xling or False)
-        result["reader"] = run_reader_bench(qa, args.corpus, args.index, args.reader_runtimes.split(","))
-    print(json.dumps(result, indent=2) if args.json else "\n\n".join(
-        ([targets_markdown(result["targets"])] if "targets" in result else []) + [to_markdown(result)]
-        + ([reader_markdown(result["reader"])] if "reader" in result else [])))
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -332,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("faiss", "faiss.loader", "sentence_transformers", "httpx", "jieba", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    handler = {"index": cmd_index, "ask": cmd_ask, "bench": cmd_bench}.get(args.command) or args.handler
+    handler = {"index": cmd_index, "ask": cmd_ask}.get(args.command) or args.handler
     try:
         return handler(args)
     except QAError as e:
