@@ -11,6 +11,7 @@ which `qa bench` runs for its throughput row.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from qa.bench.load import KNOWN, http_load_run, load_line, load_run
 
@@ -41,5 +42,6 @@ def test_light_http_users_get_checked_answers(app_server):
     async def inside_a_loop():
         return http_load_run(app_server.url, users=2, total=4, known=((KNOWN[0][0], "Personnel training"),))
 
-    wrong = asyncio.run(inside_a_loop())
+    with ThreadPoolExecutor(1) as pool:  # a thread of its own: this one may run Playwright's loop already
+        wrong = pool.submit(asyncio.run, inside_a_loop()).result()
     assert len(wrong["errors"]) == 4 and "expected 'Personnel training'" in wrong["errors"][0]
