@@ -24,6 +24,8 @@ def test_labels_follow_the_calibrated_evidence_and_the_second_models_agreement(t
     hits = make_hits(index, disagree, t)
     assert [h.confidence for h in hits] == ["possible", "strong"]  # e5 put the other passage first
     assert "puts [2] first" in models_disagree(disagree, hits, t)
+    off = make_hits(index, disagree, t, disagreement=False)  # the rule switched off (an experiment): no lowering
+    assert [h.confidence for h in off] == ["strong", "strong"]
     assert models_disagree([first, second], make_hits(index, [first, second], t), t) is None  # no second model
     assert models_disagree([replace(first, second_first=False, fused=0.7)], hits[:1], t) is None  # "possible" anyway
     answer = compose("q", "q", hits, t, mode="hybrid")

@@ -88,9 +88,11 @@ def confidence_label(score: float, t: Thresholds) -> str:
     return "weak"
 
 
-def make_hits(index: LoadedIndex, candidates: list[Candidate], t: Thresholds) -> list[Hit]:
+def make_hits(index: LoadedIndex, candidates: list[Candidate], t: Thresholds, *,
+              disagreement: bool = True) -> list[Hit]:
     """Hits in ranking order, each labelled from its calibrated evidence, with the best sentence as its
-    highlight. The best passage is called strong only if the second model agrees (`overruled`)."""
+    highlight. With the "disagreement" rule on, the best passage is called strong only if the second model
+    agrees (`overruled`)."""
     hits = []
     for rank, c in enumerate(candidates, 1):
         p = index.passages[c.row]
@@ -99,7 +101,7 @@ def make_hits(index: LoadedIndex, candidates: list[Candidate], t: Thresholds) ->
             hl, hs, he = u.text, u.start, u.end
         else:
             hl, hs, he = p.text, 0, len(p.text)
-        label = "possible" if rank == 1 and overruled(c, t) else confidence_label(c.evidence, t)
+        label = "possible" if disagreement and rank == 1 and overruled(c, t) else confidence_label(c.evidence, t)
         hits.append(Hit(p, c.score, rank, hl, hs, he, label))
     return hits
 

@@ -102,7 +102,7 @@ class ReportQA:
         searched = resolve(question, earlier)
         candidates = self._retrieve(searched, question, k=k, mode=mode, docs=docs, years=years)
         t = self._thresholds(candidates, mode)
-        hits = make_hits(self.index, candidates, t)
+        hits = make_hits(self.index, candidates, t, disagreement="disagreement" in self.rules)
         verdict = judge.judge_before_reading(question, hits, mode=mode, missing=self.missing_terms(question),
                                              rules=self.rules)
         readings, reader_state = self._read(question, searched, earlier, verdict, read)
