@@ -277,7 +277,7 @@ def test_short_chinese_page_in_gbk_keeps_title_and_drops_nav(tmp_path):
 
 
 def test_running_lines_need_the_same_edge_and_to_stand_apart():
-    from qa.ingest.formats import _drop_running_lines
+    from qa.ingest.pdf import _drop_running_lines
 
     pages = [["Annual Report 2012", "", "Body of page one", "goes here", "and ends the same way.", "", "- 1 -"],
              ["Annual Report 2012", "", "Body of page two", "differs", "and ends the same way.", "", "- 2 -"],

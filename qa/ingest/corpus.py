@@ -25,7 +25,8 @@ from collections import Counter
 from pathlib import Path
 
 from qa.errors import CorpusEmpty, CorpusMissing
-from qa.ingest.formats import Extracted, extract_docx, extract_html, extract_pdf, sniff
+from qa.ingest.formats import Extracted, extract_docx, extract_html, sniff
+from qa.ingest.pdf import extract_pdf
 from qa.types import Corpus, Document, Passage, Skipped
 
 log = logging.getLogger(__name__)
