@@ -140,9 +140,9 @@ class QAHolder:
 def follow_builds(holder: QAHolder, index_dir, reopen: Callable[[object], object], every: float = 5.0,
                   stop: threading.Event | None = None) -> threading.Thread:
     """A replica follows its writer: every `every` seconds, if the index folder's `CURRENT` names another
-    build than the one being served, `reopen(current ReportQA, or None if none could be opened yet)` opens it
-    (read-only, the loaded models reused) and it is swapped in; questions already running finish on the old one. A build that cannot be
-    opened is logged and the old one kept, to be tried again at the next change."""
+    build than the one being served, `reopen(current ReportQA, or None if none could be opened yet)` opens
+    it (read-only, the loaded models reused) and it is swapped in; questions already running finish on the
+    old one. A build that cannot be opened is logged and the old one kept, until `CURRENT` changes again."""
     from pathlib import Path
 
     from qa.errors import QAError
