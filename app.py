@@ -102,7 +102,7 @@ def reopen_built(args: argparse.Namespace):
             return open_report_qa(args, lambda message, fraction: None)
         return ReportQA.open(args.corpus, args.index, qa.embedder, xling=qa.retriever.xling or False, reader=qa.reader,
                              backend=args.backend, milvus_uri=args.milvus_uri,
-                             milvus_collection=args.milvus_collection, read_only=True)
+                             milvus_collection=args.milvus_collection, read_only=True, store=qa.store)
 
     return reopen
 

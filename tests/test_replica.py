@@ -100,3 +100,18 @@ def test_the_writer_can_keep_the_build_it_replaces_until_the_next(real_embedder,
     (corpus / "hami.txt").write_text(NEW_REPORT, encoding="utf-8")
     fourth, _ = open_index(corpus, index, real_embedder)  # the default: only the new build stays
     assert _builds(index) == [fourth.folder.name]
+
+
+def test_a_milvus_replica_switches_builds_on_the_same_connection(real_embedder, tmp_path):
+    """`--replica --backend milvus`: the writer's new build is served through the Milvus connection the
+    replica already has (one per switch would pile up over a long run)."""
+    corpus, index = _corpus(tmp_path)
+    ReportQA.open(corpus, index, real_embedder, xling=False, backend="milvus")  # writes index/ and Milvus
+    replica = ReportQA.open(corpus, index, real_embedder, xling=False, backend="milvus", read_only=True)
+    (corpus / "hami.txt").write_text(NEW_REPORT, encoding="utf-8")
+    ReportQA.open(corpus, index, real_embedder, xling=False, backend="milvus", store=replica.store)  # the writer
+    switched = ReportQA.open(corpus, index, real_embedder, xling=False, backend="milvus", read_only=True,
+                             store=replica.store)
+    assert switched.store is replica.store and switched.retriever.backend.client is replica.store.client
+    assert switched.ask(QUESTION).hits[0].passage.doc == "hami"
+    assert replica.ask(QUESTION).hits[0].passage.doc == SEED.stem  # the old build still answers from its rows

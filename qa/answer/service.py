@@ -52,26 +52,30 @@ class ReportQA:
         self.thresholds = {**THRESHOLDS, **(thresholds or {})}
         self.build_report = build_report
         self.retriever = Retriever(index, embedder, xling=xling, backend=backend)
+        self.store = None  # the Milvus store behind `backend`, when `open` made one
         self._row_of = index.passage_index()
 
     @classmethod
     def open(cls, corpus_dir: Path, index_dir: Path, embedder: Embedder | None = None, *,
              progress: bool = False, force: bool = False, xling: Embedder | None | bool = None,
              reader: ReaderSlot | None = None, backend: str = "local", milvus_uri: str | None = None,
-             milvus_collection: str | None = None, read_only: bool = False) -> ReportQA:
+             milvus_collection: str | None = None, read_only: bool = False, store=None) -> ReportQA:
         """Load (or build) the index. `xling`: a cross-lingual embedder, None for the default
         (multilingual USE + e5 with the real model, none with an injected test embedder), False for none.
         `backend`: "local" (FAISS + bm25s in this process) or "milvus" (candidates from Milvus at
         `milvus_uri`, default milvus-lite at index/milvus.db; the index is written there too).
-        `read_only`: serve the current build as its writer left it; never build, never write (a replica)."""
+        `read_only`: serve the current build as its writer left it; never build, never write (a replica).
+        `store`: an open Milvus store to use again (`ReportQA.store`: a replica switching builds keeps one
+        connection)."""
         if backend not in BACKENDS:
             raise BackendUnavailable(f"unknown search backend {backend!r}; choose {' or '.join(BACKENDS)}")
         if xling is None:
             xling = CrossLingualEmbedder() if embedder is None else False
         embedder = embedder or default_embedder()
         xling = xling or None
-        store = None
-        if backend == "milvus":  # pymilvus is imported only here: the default path stays without it
+        if backend != "milvus":
+            store = None
+        elif store is None:  # pymilvus is imported only here: the default path stays without it
             from qa.search.milvus_backend import open_store
 
             store = open_store(index_dir, milvus_uri, milvus_collection)
@@ -85,7 +89,9 @@ class ReportQA:
             from qa.search.milvus_backend import MilvusBackend
 
             engine = MilvusBackend(store.client, store.name, index)
-        return cls(index, embedder, build_report=report, xling=xling, reader=reader, backend=engine)
+        qa = cls(index, embedder, build_report=report, xling=xling, reader=reader, backend=engine)
+        qa.store = store
+        return qa
 
     @property
     def passages(self) -> list[Passage]:
