@@ -70,10 +70,7 @@ def load_run(url: str, users: int = 20, total: int = 500, known=KNOWN, deadline_
 
     with ThreadPoolExecutor(users) as pool:
         sent = sum(pool.map(user, range(users)))
-    wall = time.monotonic() - start
-    return {"users": users, "sent": sent, "total": total, "wall_s": wall, "qps": sent / wall,
-            "p50_s": statistics.median(latencies), "p95_s": _percentile(latencies, 0.95), "max_s": max(latencies),
-            "errors": errors}
+    return _summary(users, sent, total, start, latencies, errors)
 
 
 def http_load_run(url: str, users: int = 20, total: int = 500, known=KNOWN, deadline_s: float = 480) -> dict:
@@ -117,10 +114,7 @@ async def _http_users(url: str, users: int, total: int, known, deadline_s: float
 
     async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=2 * users)) as client:
         sent = sum(await asyncio.gather(*(user(client, u) for u in range(users))))
-    wall = time.monotonic() - start
-    return {"users": users, "sent": sent, "total": total, "wall_s": wall, "qps": sent / wall,
-            "p50_s": statistics.median(latencies), "p95_s": _percentile(latencies, 0.95), "max_s": max(latencies),
-            "errors": errors}
+    return _summary(users, sent, total, start, latencies, errors)
 
 
 async def _http_ask(client, url: str, question: str) -> dict:
@@ -140,6 +134,14 @@ async def _http_ask(client, url: str, question: str) -> dict:
             elif line.startswith("data:") and event == "error":
                 return {"error": line[len("data:"):].strip()}
     return {"error": f"the event stream ended without an answer (last event {event!r})"}
+
+
+def _summary(users: int, sent: int, total: int, start: float, latencies: list[float], errors: list[str]) -> dict:
+    """What both clients return: counts, q/s, latency p50/p95/max (seconds) and the errors."""
+    wall = time.monotonic() - start
+    return {"users": users, "sent": sent, "total": total, "wall_s": wall, "qps": sent / wall,
+            "p50_s": statistics.median(latencies), "p95_s": _percentile(latencies, 0.95), "max_s": max(latencies),
+            "errors": errors}
 
 
 def _check(r: dict, question: str, section: str) -> str | None:

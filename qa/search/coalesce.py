@@ -36,7 +36,6 @@ class Coalescing:
         self._lock = threading.Lock()
         self._waiting: list[_Slot] = []
         self._busy = False
-        self.calls = 0  # encoder calls made for questions (tests and the bench read it)
 
     def __getattr__(self, name):  # model_id, dim, max_words, component, …
         return getattr(self.inner, name)
@@ -51,7 +50,6 @@ class Coalescing:
                 self._busy = slot.lead = True
         if not slot.lead:
             slot.done.wait()  # answered by another caller's batch, or made the next one to encode
-            slot.done.clear()
         if slot.lead:
             self._run_batch()
         if slot.error is not None:
@@ -63,7 +61,6 @@ class Coalescing:
         with self._lock:
             batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch:]
         try:
-            self.calls += 1
             vectors = self.inner.encode([s.text for s in batch], query=True)
             for s, v in zip(batch, vectors, strict=True):
                 s.vector = v
@@ -77,7 +74,6 @@ class Coalescing:
             else:
                 following.lead = True
         for s in batch:
-            s.lead = False
             s.done.set()
         if following is not None:
             following.done.set()
