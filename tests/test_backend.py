@@ -12,18 +12,18 @@ import pytest
 from qa.search.backend import LocalBackend, Query, Where, depth
 from qa.search.lexical import tokenize
 
-BACKENDS = ["local", "milvus"]
+BACKENDS = ["local", "milvus", "milvus-lean"]
 
 
 @pytest.fixture(scope="module")
 def milvus_seed(seed_qa, tmp_path_factory):
     """The seed index written to milvus-lite: one server process for the module."""
-    from qa.search.milvus_backend import MilvusBackend, open_store
+    from qa.search.milvus_backend import open_store
 
     store = open_store(tmp_path_factory.mktemp("milvus"), collection="seed")
     store.write(seed_qa.index)
     store.prune(seed_qa.index)
-    yield MilvusBackend(store.client, store.name, seed_qa.index)
+    yield store
     store.close()
 
 
@@ -32,8 +32,16 @@ def backend(request, seed_qa):
     r = seed_qa.retriever
     if request.param == "local":
         return LocalBackend(r.index, r.lexical)
-    if request.param == "milvus":
-        return request.getfixturevalue("milvus_seed")
+    from qa.search.milvus_backend import MilvusBackend
+    from qa.search.milvus_records import MilvusRecords
+
+    store = request.getfixturevalue("milvus_seed")
+    if request.param == "milvus":  # rows from the local index
+        return MilvusBackend(store.client, store.name, seed_qa.index)
+    if request.param == "milvus-lean":  # rows and passages from Milvus alone (a lean replica)
+        records = MilvusRecords(store.client, store.name, has_xling=True, units=len(seed_qa.index.units))
+        records.begin()
+        return MilvusBackend(store.client, store.name, seed_qa.index, records)
     raise AssertionError(request.param)
 
 

@@ -8,6 +8,7 @@ needs its own file opens it and closes the client at the end.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -184,6 +185,67 @@ def test_same_top_passage_as_the_local_backend(seed_qa, tmp_path_factory):
         store.close()
     assert result["same_top"] >= 0.99, result["differ"]
     assert abs(result["hit1_local"] - result["hit1_milvus"]) <= 0.01
+
+
+def _lean_folder(index, dest: Path) -> Path:
+    """An index folder holding only what a lean replica reads: `CURRENT`, the manifest, the documents."""
+    build = dest / index.folder.name
+    build.mkdir(parents=True)
+    for name in ("manifest.json", "documents.jsonl"):
+        shutil.copy(index.folder / name, build / name)
+    (dest / "CURRENT").write_text(index.folder.name, encoding="utf-8")
+    return dest
+
+
+def test_a_lean_replica_answers_as_the_local_backend_without_a_copy_of_the_index(seed_qa, tmp_path_factory):
+    """`ReportQA.open(backend="milvus", read_only=True)`: with only the build's manifest and document list
+    on disk (no passages, units, vectors or FAISS file), every shipped question gets the local backend's
+    answer: the same passages in the same order, the same highlight and label (≥ 99 %), and Hit@1
+    within 0.01. The sources are read back whole, and neighbours are found by row."""
+    from qa.answer.service import ReportQA
+    from qa.bench.backends import compare
+    from qa.eval.questions import load_questions
+    from qa.search.milvus_records import MilvusRecords
+
+    base = tmp_path_factory.mktemp("lean")
+    store = open_store(base, collection="lean")
+    try:
+        store.write(seed_qa.index)
+        index_dir = _lean_folder(seed_qa.index, base / "index")
+        lean = ReportQA.open(base / "no-corpus", index_dir, seed_qa.embedder, xling=seed_qa.retriever.xling,
+                             backend="milvus", read_only=True, store=store)
+        assert lean.lean and isinstance(lean.retriever.records, MilvusRecords)
+        assert lean.index.vectors is None and lean.index.faiss_index is None
+        questions = load_questions(ROOT / "corpus" / "xpcc-poverty-alleviation-2011.questions.jsonl")
+        result = compare(seed_qa, lean, questions)
+        assert result["same_top"] >= 0.99, result["differ"]
+        assert abs(result["hit1_local"] - result["hit1_milvus"]) <= 0.01
+        same = 0
+        for q in questions:
+            a, b = (x.ask(q.question, list(q.history), read=False) for x in (seed_qa, lean))
+            key = [(h.passage, h.highlight_start, h.highlight_end, h.confidence) for h in a.hits]
+            same += key == [(h.passage, h.highlight_start, h.highlight_end, h.confidence) for h in b.hits]
+            same -= (a.abstained, a.answer) != (b.abstained, b.answer)
+        assert same >= 0.99 * len(questions)
+        assert list(lean.passages) == list(seed_qa.passages)
+        pid = seed_qa.passages[3].id
+        assert lean.context(pid) == seed_qa.context(pid)
+    finally:
+        store.close()
+
+
+def test_a_lean_replica_filters_in_milvus(two_reports, tmp_path):
+    """Reports and years filter in Milvus (a lean replica lists no rows); an unknown report is a plain error."""
+    from qa.answer.service import ReportQA
+    from qa.search.filters import BadFilter
+
+    index, _, store = two_reports
+    lean = ReportQA.open(tmp_path / "c", _lean_folder(index, tmp_path / "i"), HashEmbedder(), xling=False,
+                         backend="milvus", read_only=True, store=store)
+    assert {h.passage.doc for h in lean.ask("canal sites", docs=["schools-2012"]).hits} == {"schools-2012"}
+    assert {h.passage.doc for h in lean.ask("school staff", years="2009-2010").hits} == {"canals-2010"}
+    with pytest.raises(BadFilter, match="no report with id nope"):
+        lean.ask("canal sites", docs=["nope"])
 
 
 def test_unreachable_milvus_is_a_plain_error(tmp_path):

@@ -114,4 +114,34 @@ def test_a_milvus_replica_switches_builds_on_the_same_connection(real_embedder, 
                              store=replica.store)
     assert switched.store is replica.store and switched.retriever.backend.client is replica.store.client
     assert switched.ask(QUESTION).hits[0].passage.doc == "hami"
-    assert replica.ask(QUESTION).hits[0].passage.doc == SEED.stem  # the old build still answers from its rows
+    # a Milvus replica is lean: it reads Milvus per question, so the replaced one sees the new rows too
+    assert replica.lean and replica.ask(QUESTION).hits[0].passage.doc == "hami"
+
+
+def test_lean_replicas_and_their_writer_share_one_milvus_server(real_embedder, tmp_path):
+    """Milvus as a server (`milvus-lite server`: the protocol of a cluster, in a process of its own), a writer
+    and two lean replicas, each on its own connection. The replicas hold no copy of the index (their index
+    folder holds only what `CURRENT` names: the manifest and the document list are read), answer as the
+    writer does, see the writer's new report at once, and answer it without doubt once they have switched
+    to its build."""
+    from qa.bench.milvus_server import LiteServer
+
+    corpus, index = _corpus(tmp_path)
+    with LiteServer(tmp_path / "engine" / "milvus.db") as server:
+        writer = ReportQA.open(corpus, index, real_embedder, xling=False, backend="milvus", milvus_uri=server.uri)
+        replicas = [ReportQA.open(tmp_path / "no-corpus", index, real_embedder, xling=False, backend="milvus",
+                                  milvus_uri=server.uri, read_only=True) for _ in range(2)]
+        try:
+            assert all(r.lean for r in replicas) and replicas[0].store.client is not replicas[1].store.client
+            asked = "What poverty line did the Corps set?"
+            assert {r.ask(asked).hits[0].passage.id for r in replicas} == {writer.ask(asked).hits[0].passage.id}
+            (corpus / "hami.txt").write_text(NEW_REPORT, encoding="utf-8")
+            writer = ReportQA.open(corpus, index, real_embedder, xling=False, backend="milvus", store=writer.store)
+            assert all(r.ask(QUESTION).hits[0].passage.doc == "hami" for r in replicas)  # Milvus is read live
+            switched = [ReportQA.open(tmp_path / "no-corpus", index, real_embedder, xling=False, backend="milvus",
+                                      read_only=True, store=r.store) for r in replicas]
+            answers = [s.ask(QUESTION) for s in switched]
+            assert all(not a.abstained and a.hits[0].passage.doc == "hami" and "410" in a.answer for a in answers)
+        finally:
+            for qa in (writer, *replicas):
+                qa.store.close()

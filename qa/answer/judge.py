@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 
 from qa.answer.checks import mismatch
 from qa.answer.reader import Reading
-from qa.index.folder import LoadedIndex
 from qa.ingest.sentences import split_sentences
 from qa.search.question import join_or
+from qa.search.records import Records
 from qa.search.retrieve import Candidate
 from qa.types import Hit
 
@@ -88,16 +88,16 @@ def confidence_label(score: float, t: Thresholds) -> str:
     return "weak"
 
 
-def make_hits(index: LoadedIndex, candidates: list[Candidate], t: Thresholds, *,
+def make_hits(records: Records, candidates: list[Candidate], t: Thresholds, *,
               disagreement: bool = True) -> list[Hit]:
     """Hits in ranking order, each labelled from its calibrated evidence, with the best sentence as its
-    highlight. With the "disagreement" rule on, the best passage is called strong only if the second model
-    agrees (`overruled`)."""
+    highlight (`records`: the retriever's, qa/search/records.py). With the "disagreement" rule on, the best
+    passage is called strong only if the second model agrees (`overruled`)."""
     hits = []
     for rank, c in enumerate(candidates, 1):
-        p = index.passages[c.row]
+        p = records.passage(c.row)
         if c.sentence >= 0:
-            u = index.units[c.sentence]
+            u = records.unit(c.sentence)
             hl, hs, he = u.text, u.start, u.end
         else:
             hl, hs, he = p.text, 0, len(p.text)

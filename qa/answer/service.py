@@ -21,12 +21,13 @@ from qa.answer.reader_runtime import ReaderSlot
 from qa.errors import BackendUnavailable, BadQuestion
 from qa.index.build import BuildReport, open_built, open_index
 from qa.index.embed import CrossLingualEmbedder, Embedder
-from qa.index.folder import LoadedIndex
+from qa.index.folder import LoadedIndex, load_manifest_only
 from qa.index.onnx_encoder import default_embedder
 from qa.search.backend import SearchBackend, Where
-from qa.search.filters import allowed_rows, parse_years
-from qa.search.lexical import has_cjk, tokenize
+from qa.search.filters import allowed_rows, check_reports, parse_years
+from qa.search.lexical import Vocabulary, has_cjk, tokenize
 from qa.search.question import clean_question, named_terms, resolve
+from qa.search.records import Records
 from qa.search.retrieve import Candidate, Retriever
 from qa.search.translate import english_name
 from qa.types import Answer, Passage
@@ -44,16 +45,18 @@ class ReportQA:
 
     def __init__(self, index: LoadedIndex, embedder: Embedder, *, thresholds: dict[str, Thresholds] | None = None,
                  build_report: BuildReport | None = None, xling: Embedder | None = None,
-                 reader: ReaderSlot | None = None, backend: SearchBackend | None = None):
+                 reader: ReaderSlot | None = None, backend: SearchBackend | None = None,
+                 records: Records | None = None, vocabulary: Vocabulary | None = None):
+        """`records`, `vocabulary`: a lean replica's, read from Milvus (None: the index in this process)."""
         self.index = index
         self.reader = reader  # None: no reader at all (answers without it)
         self.rules = set(self.RULES)  # the judging rules in force (switched off one by one in experiments)
         self.embedder = embedder
         self.thresholds = {**THRESHOLDS, **(thresholds or {})}
         self.build_report = build_report
-        self.retriever = Retriever(index, embedder, xling=xling, backend=backend)
+        self.retriever = Retriever(index, embedder, xling=xling, backend=backend, records=records, vocabulary=vocabulary)
+        self.lean = records is not None  # no passage, unit or vector held here: all read from Milvus
         self.store = None  # the Milvus store behind `backend`, when `open` made one
-        self._row_of = index.passage_index()
 
     @classmethod
     def open(cls, corpus_dir: Path, index_dir: Path, embedder: Embedder | None = None, *,
@@ -65,6 +68,8 @@ class ReportQA:
         `backend`: "local" (FAISS + bm25s in this process) or "milvus" (candidates from Milvus at
         `milvus_uri`, default milvus-lite at index/milvus.db; the index is written there too).
         `read_only`: serve the current build as its writer left it; never build, never write (a replica).
+        With `backend="milvus"` the replica is *lean*: it reads only the build's manifest and document list,
+        and each question's passages, units and vectors from Milvus (docs/scaling.md).
         `store`: an open Milvus store to use again (`ReportQA.store`: a replica switching builds keeps one
         connection)."""
         if backend not in BACKENDS:
@@ -79,6 +84,10 @@ class ReportQA:
             from qa.search.milvus_backend import open_store
 
             store = open_store(index_dir, milvus_uri, milvus_collection)
+        if read_only and store is not None:
+            qa = cls._open_lean(Path(index_dir), embedder, xling, reader, store)
+            qa.store = store
+            return qa
         if read_only:
             index, report = open_built(Path(index_dir), embedder, xling=xling), None
         else:
@@ -92,6 +101,20 @@ class ReportQA:
         qa = cls(index, embedder, build_report=report, xling=xling, reader=reader, backend=engine)
         qa.store = store
         return qa
+
+    @classmethod
+    def _open_lean(cls, index_dir: Path, embedder: Embedder, xling: Embedder | None, reader: ReaderSlot | None,
+                   store) -> ReportQA:
+        """A lean replica: the current build's manifest and documents, everything else from Milvus."""
+        from qa.search.milvus_backend import MilvusBackend
+        from qa.search.milvus_records import LeanPassages, MilvusRecords
+
+        index = load_manifest_only(index_dir, model_id=embedder.model_id, xling_id=xling.model_id if xling else None)
+        counts = index.manifest.get("counts", {})
+        records = MilvusRecords(store.client, store.name, has_xling=xling is not None, units=counts.get("units", 0))
+        index.passages = LeanPassages(records, counts.get("passages", 0))
+        return cls(index, embedder, xling=xling, reader=reader, backend=MilvusBackend(store.client, store.name, index, records),
+                   records=records, vocabulary=records.vocabulary())
 
     @property
     def passages(self) -> list[Passage]:
@@ -108,7 +131,7 @@ class ReportQA:
         searched = resolve(question, earlier)
         candidates = self._retrieve(searched, question, k=k, mode=mode, docs=docs, years=years)
         t = self._thresholds(candidates, mode)
-        hits = make_hits(self.index, candidates, t, disagreement="disagreement" in self.rules)
+        hits = make_hits(self.retriever.records, candidates, t, disagreement="disagreement" in self.rules)
         verdict = judge.judge_before_reading(question, hits, mode=mode, missing=self.missing_terms(question),
                                              rules=self.rules)
         readings, reader_state = self._read(question, searched, earlier, verdict, read)
@@ -122,8 +145,13 @@ class ReportQA:
     def _retrieve(self, searched: str, question: str, *, k: int, mode: str, docs: Iterable[str] | None,
                   years: str | tuple[int, int] | None) -> list[Candidate]:
         span = parse_years(years) if isinstance(years, str) or years is None else (min(years), max(years))
-        rows = allowed_rows(self.index.passages, docs, span)
-        where = None if rows is None else Where(frozenset(rows), frozenset(d for d in docs or () if d), span)
+        wanted = frozenset(d for d in docs or () if d)
+        if self.lean:  # Milvus filters by report and year itself; only the report ids are checked here
+            check_reports(wanted, {d.id for d in self.index.documents})
+            where = None if not wanted and span is None else Where(None, wanted, span)
+        else:
+            rows = allowed_rows(self.index.passages, docs, span)
+            where = None if rows is None else Where(frozenset(rows), wanted, span)
         return self.retriever.search(searched, k=max(1, min(k, 50)), mode=mode, allowed=where, focus=question)
 
     def _thresholds(self, candidates: list[Candidate], mode: str) -> Thresholds:
@@ -159,10 +187,15 @@ class ReportQA:
 
     def context(self, passage_id: str, before: int = 1, after: int = 1) -> list[Passage]:
         """The passage with its neighbours in the same document, in reading order."""
-        row = self._row_of[passage_id]
-        doc = self.index.passages[row].doc
+        records = self.retriever.records
+        records.begin()
+        row = records.row_of(passage_id)
+        if row is None:
+            raise KeyError(passage_id)
         lo, hi = max(0, row - before), min(len(self.index.passages), row + after + 1)
-        return [p for p in self.index.passages[lo:hi] if p.doc == doc]
+        records.prefetch(range(lo, hi))
+        doc = records.passage(row).doc
+        return [p for r in range(lo, hi) if (p := records.passage(r)).doc == doc]
 
 
 def _reader_question(question: str, searched: str, history: list[str]) -> str:

@@ -40,11 +40,11 @@ class ProgressEmbedder:
     def dim(self) -> int:
         return self.inner.dim
 
-    def component(self, model_id: str, vectors: np.ndarray):
+    def component_columns(self, model_id: str):
         """The inner embedder's part for one model (e5's second opinion); None if it has none. Without
         this the app ranked without e5's second opinion, unlike `python -m qa` and the evaluation."""
-        inner = getattr(self.inner, "component", None)
-        return inner(model_id, vectors) if inner else None
+        inner = getattr(self.inner, "component_columns", None)
+        return inner(model_id) if inner else None
 
     def encode(self, texts: list[str], *, query: bool = False, progress: bool = False) -> np.ndarray:
         if not progress or len(texts) <= self.chunk:

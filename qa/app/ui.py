@@ -98,7 +98,8 @@ def _judge_updates(answer: dict | None) -> list:
 
 def _filter_updates(qa_) -> tuple[dict, str]:
     docs = [d.__dict__ for d in qa_.index.documents]
-    passages = [p.to_dict() for p in qa_.passages]
+    # a lean replica holds no passage: the filter and the Sources tab list the reports only
+    passages = [] if getattr(qa_, "lean", False) else [p.to_dict() for p in qa_.passages]
     return gr.update(choices=report_choices(docs, passages)), sources_html(docs, passages)
 
 

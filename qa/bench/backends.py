@@ -1,9 +1,10 @@
 """Same answers, two backends: every question of the sets asked of the local and the Milvus backend.
 
-`python -m qa.bench.backends [--index DIR] [--milvus-uri URI] [FILE.questions.jsonl …]` prints, per
+`python -m qa.bench.backends [--index DIR] [--milvus-uri URI] [--lean] [FILE.questions.jsonl …]` prints, per
 question set and overall: the share of questions whose top passage is the same, Hit@1 of each backend,
 and the per-question time of each (`ask` without the reader: retrieval, sentence evidence, judging).
-The issue's target: same top passage for ≥ 99 % of questions, Hit@1 within 0.01.
+The issue's target: same top passage for ≥ 99 % of questions, Hit@1 within 0.01. With `--lean` the Milvus
+side is a lean replica (passages, units and vectors read from Milvus per question; docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--index", type=Path, default=Path("index"))
     p.add_argument("--milvus-uri", default=os.environ.get("QA_MILVUS_URI"))
     p.add_argument("-k", type=int, default=10)
+    p.add_argument("--lean", action="store_true", help="compare a lean Milvus replica with the local backend")
     args = p.parse_args(argv)
     from qa.answer.service import ReportQA
     from qa.index.embed import CrossLingualEmbedder
@@ -66,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     embedder, xling = default_embedder(), CrossLingualEmbedder()
     local = ReportQA.open(args.corpus, args.index, embedder, xling=xling)
     milvus = ReportQA.open(args.corpus, args.index, embedder, xling=xling, backend="milvus", milvus_uri=args.milvus_uri)
+    if args.lean:
+        milvus = ReportQA.open(args.corpus, args.index, embedder, xling=xling, backend="milvus", read_only=True,
+                               store=milvus.store)
     files = args.files or sorted(args.corpus.glob("*.questions.jsonl"))
     out, every = {}, [[], [], [], [], []]
     local.retriever.translator.warm()  # load what a Chinese question needs before anything is timed

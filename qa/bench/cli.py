@@ -34,6 +34,9 @@ def add_parser(sub, common, embedders: Callable) -> None:
     p.add_argument("--sizes", default="1e3,1e4,1e5,1e6",
                    help="passage counts for --scale and --scale-hybrid (default 1e3,1e4,1e5,1e6)")
     p.add_argument("--profile", action="store_true", help="with --scale-hybrid: a cProfile of the largest size")
+    p.add_argument("--lean", action="store_true",
+                   help="with --scale-hybrid --backend milvus: time a lean replica (records read from Milvus) in its "
+                        "own process, and its memory against the local index's")
     p.add_argument("--reader-runtimes", default="llama.cpp,torch",
                    help="reader runtimes to compare (default llama.cpp,torch; the reader part is skipped with --no-reader)")
     p.set_defaults(handler=lambda args: run_bench(args, embedders))
@@ -51,7 +54,8 @@ def run_bench(args, embedders: Callable) -> int:
         if args.scale_hybrid:
             from qa.bench import scale_hybrid
 
-            print(scale_hybrid.main(sizes, as_json=args.json, profile=args.profile, backend=args.backend))
+            backend = "lean" if args.lean and args.backend == "milvus" else args.backend
+            print(scale_hybrid.main(sizes, as_json=args.json, profile=args.profile, backend=backend))
         else:
             print(bench_scale.main(sizes, as_json=args.json))
         return 0

@@ -99,8 +99,8 @@ def check(retriever, hits, k: int) -> None:
     """What must hold of any hybrid result: at most k passages, best first, highlights inside them."""
     assert len(hits) <= k, len(hits)
     assert all(a.score >= b.score for a, b in zip(hits, hits[1:])), "not sorted by score"
-    units = retriever.index.units
-    assert all(c.sentence < 0 or units[c.sentence].passage == c.row for c in hits), "highlight outside its passage"
+    unit = retriever.records.unit
+    assert all(c.sentence < 0 or unit(c.sentence).passage == c.row for c in hits), "highlight outside its passage"
 
 
 def time_questions(retriever, qs: list[str], k: int) -> dict:
@@ -124,7 +124,7 @@ def time_questions(retriever, qs: list[str], k: int) -> dict:
         dense.append(d * 1000)
         lexical.append((cand - d) * 1000)
         rest.append((spent - cand) * 1000)
-        full.append(full_pass_ms(retriever, q, k))
+        full.append(full_pass_ms(retriever, q, k) if hasattr(retriever.lexical, "scores") else float("nan"))
     for name in ("_dense", "_cross_dense", "candidates"):
         del backend.__dict__[name]
     return {"k": k, "p50_ms": statistics.median(total), "p95_ms": percentile(total, 0.95),
@@ -143,7 +143,7 @@ def full_pass_ms(retriever, q: str, k: int) -> float:
     scores = retriever.lexical.scores(tokenize(q))
     t0 = time.perf_counter()
     np.argpartition(-scores, depth(k) - 1)
-    mask = retriever._passage_cjk == False  # noqa: E712 (an array comparison)
+    mask = retriever.records.passage_cjk == False  # noqa: E712 (an array comparison)
     float(scores[mask].max())
     return (time.perf_counter() - t0) * 1000
 
@@ -173,7 +173,15 @@ def measure(n: int, vocab: Vocabulary, qs: list[str], *, ks: tuple[int, ...] = (
 
     faiss.omp_set_num_threads(1)  # a single query runs on one thread (as in `qa.bench.scale`)
     retriever, spec, setup = build(n, vocab, qs)
-    store = _to_milvus(retriever, n, setup) if backend == "milvus" else None
+    store = _to_milvus(retriever, n, setup) if backend in ("milvus", "lean") else None
+    if backend == "lean":  # the local index is only the writer's here: the timed side is a lean process
+        row = {"n": n, "units": len(retriever.index.units), "index": "Milvus (lean)", **setup,
+               "setup_s": sum(setup.values()), "questions": len(qs), "local_rss_mb": _rss_mb()}
+        store.close()
+        del retriever
+        gc.collect()
+        row.update(_lean_child(n, ks))
+        return row
     row = {"n": n, "units": len(retriever.index.units), "index": spec.describe(), **setup,
            "setup_s": sum(setup.values()), "questions": len(qs), "by_k": [time_questions(retriever, qs, k) for k in ks],
            "rss_mb": _rss_mb()}
@@ -201,6 +209,49 @@ def _to_milvus(retriever, n: int, setup: dict):
     setup["milvus_write_s"] = time.perf_counter() - t0
     retriever.backend = MilvusBackend(store.client, store.name, retriever.index)
     return store
+
+
+def _lean_child(n: int, ks: tuple[int, ...]) -> dict:
+    """Time the questions in a fresh process that reads Milvus as a lean replica does (records, term
+    statistics and candidates all from Milvus), with the milvus-lite file served by a server process of its
+    own (`qa.bench.milvus_server`): the child's RSS is what a lean replica holds, the server's the engine's."""
+    import subprocess
+    import sys
+
+    from qa.bench.milvus_server import LiteServer
+
+    with LiteServer(ROOT / ".cache" / "bench-milvus" / f"n{n}" / "milvus.db") as server:
+        code = (f"import json; from qa.bench.scale_hybrid import lean_side; "
+                f"print(json.dumps(lean_side({n}, {tuple(ks)!r}, {server.uri!r})))")
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+        engine = server.rss_mb()
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "engine_rss_mb": engine}
+
+
+def lean_side(n: int, ks: tuple[int, ...], uri: str) -> dict:
+    """The child of `_lean_child`: open, time, and report this process's RSS before and after."""
+    from qa.search.milvus_backend import MilvusBackend, open_store
+    from qa.search.milvus_records import LeanPassages, MilvusRecords
+    from qa.search.retrieve import Retriever
+
+    vocab = Vocabulary()
+    qs = questions(vocab)
+    embedder = LookupEmbedder(dict(zip(qs, synthetic(len(qs), DIM, seed=2))))
+    folder = ROOT / ".cache" / "bench-milvus" / f"n{n}"
+    before = _rss_mb()
+    t0 = time.perf_counter()
+    store = open_store(folder, uri, "bench")
+    units = store.client.query(store.units, filter="", output_fields=["count(*)"])[0]["count(*)"]
+    records = MilvusRecords(store.client, store.name, has_xling=False, units=units)
+    index = LoadedIndex(folder, {"synthetic": True}, [], LeanPassages(records, n), [], None, None)
+    retriever = Retriever(index, embedder, backend=MilvusBackend(store.client, store.name, index, records),
+                          records=records, vocabulary=records.vocabulary())
+    opened_s = time.perf_counter() - t0
+    opened = _rss_mb()
+    by_k = [time_questions(retriever, qs, k) for k in ks]
+    store.close()
+    return {"units": units, "open_s": opened_s, "rss_start_mb": before, "rss_opened_mb": opened,
+            "rss_mb": _rss_mb(), "by_k": by_k}
 
 
 def encode_cost(qs: list[str]) -> dict:
@@ -252,7 +303,7 @@ def to_markdown(r: dict) -> str:
                 f"{x['faiss_s']:.1f} / {x['retriever_s']:.1f}{milvus} | {t['k']} | {t['p50_ms']:.1f} | {t['p95_ms']:.1f} | "
                 f"{t['cpu_p50_ms']:.1f} | {t['dense_ms']:.1f} | {t['lexical_ms']:.1f} | {t['rest_ms']:.1f} | "
                 f"{t['full_pass_ms']:.1f} | "
-                f"{t['load_average']:.1f} | {x['rss_mb']:,.0f} |")
+                f"{t['load_average']:.1f} | {x['rss_mb']:,.0f}{_lean_rss(x)} |")
     load = ", ".join(f"{v:.2f}" for v in r["load_average"])
     lines += ["", f"Load average (1, 5, 15 min) when the run ended: {load} ({r['cpu_count']} CPUs, shared); "
               f"peak RSS {r['peak_rss_mb']:,.0f} MB."]
@@ -265,6 +316,14 @@ def to_markdown(r: dict) -> str:
             lines += ["", f"cProfile at {x['n']:,} passages, k={max(r['ks'])} (own time):", "", "```",
                       x["profile"].strip(), "```"]
     return "\n".join(lines)
+
+
+def _lean_rss(x: dict) -> str:
+    """A lean row's RSS cell: the lean process (at its start, once open) against the local process."""
+    if "local_rss_mb" not in x:
+        return ""
+    return (f" lean (start {x['rss_start_mb']:,.0f}, opened {x['rss_opened_mb']:,.0f}, opened in {x['open_s']:.1f} s;"
+            f" Milvus server {x['engine_rss_mb']:,.0f}); {x['local_rss_mb']:,.0f} local")
 
 
 def main(sizes: list[int], *, as_json: bool = False, encode: bool = True, profile: bool = False,

@@ -242,13 +242,18 @@ class CrossLingualEmbedder:
         blocks = [np.sqrt(w) * p.encode(texts, query=query, progress=progress) for p, w in zip(self.parts, self.weights)]
         return np.hstack(blocks).astype(np.float32)  # norm 1 already: the weights sum to 1
 
-    def component(self, model_id: str, vectors: np.ndarray) -> tuple[Embedder, np.ndarray, float] | None:
-        """One model of the pair, its block of this embedder's `vectors` (a view: nothing is copied) and
-        the factor that turns that block's inner products back into cosines. e5 also ranks English
-        questions about English reports (qa/search/retrieve.py)."""
+    def component_columns(self, model_id: str) -> tuple[Embedder, slice, float] | None:
+        """One model of the pair, the columns of its block in this embedder's vectors, and the factor that
+        turns that block's inner products back into cosines. e5 also ranks English questions about
+        English reports (qa/search/retrieve.py)."""
         start = 0
         for part, w in zip(self.parts, self.weights):
             if part.model_id == model_id:
-                return part, vectors[:, start : start + part.dim], float(1 / np.sqrt(w))
+                return part, slice(start, start + part.dim), float(1 / np.sqrt(w))
             start += part.dim
         return None
+
+    def component(self, model_id: str, vectors: np.ndarray) -> tuple[Embedder, np.ndarray, float] | None:
+        """`component_columns` with the block of `vectors` itself (a view: nothing is copied)."""
+        found = self.component_columns(model_id)
+        return None if found is None else (found[0], vectors[:, found[1]], found[2])

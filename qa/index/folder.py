@@ -150,23 +150,43 @@ def check_manifest(manifest: dict, *, model_id: str, hashes: dict[str, str] | No
         raise IndexUnusable("corpus changed: " + "; ".join(parts))
 
 
-def load_index(index_dir: Path, *, model_id: str, hashes: dict[str, str] | None, xling_id: str | None = None,
-               verify_files: bool = True) -> LoadedIndex:
-    """Load the current index, checking it against the corpus (unless `hashes` is None) and model;
-    IndexUnusable if it does not fit."""
+def _checked_manifest(index_dir: Path, names: list[str], *, model_id: str, hashes: dict[str, str] | None,
+                      xling_id: str | None, verify_files: bool) -> tuple[Path, dict]:
+    """The current build folder and its manifest, checked, with the files `names` present and intact."""
     folder = current_folder(index_dir)
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise IndexUnusable(f"manifest unreadable ({e.__class__.__name__})") from None
     check_manifest(manifest, model_id=model_id, hashes=hashes, xling_id=xling_id)
-    names = list(FILES) + (["units.xling.npy", XKEYS_FILE] if xling_id else [])
     for name in names:
         path = folder / name
         if not path.is_file():
             raise IndexUnusable(f"index file {name} is missing")
         if verify_files and sha256_file(path) != manifest.get("files", {}).get(name):
             raise IndexUnusable(f"index file {name} is corrupted (checksum mismatch)")
+    return folder, manifest
+
+
+def load_manifest_only(index_dir: Path, *, model_id: str, xling_id: str | None = None) -> LoadedIndex:
+    """A lean replica's view of the current build: its manifest and document list, checked, and no
+    passage, unit or vector (those are read from the engine per question, qa/search/milvus_records.py)."""
+    folder, manifest = _checked_manifest(index_dir, ["documents.jsonl"], model_id=model_id, hashes=None,
+                                         xling_id=xling_id, verify_files=True)
+    try:
+        documents = [DocumentInfo(**{**d, "dropped": tuple(d["dropped"])}) for d in read_jsonl(folder / "documents.jsonl")]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise IndexUnusable(f"index unreadable ({e.__class__.__name__}: {str(e)[:80]})") from None
+    return LoadedIndex(folder, manifest, documents, [], [], None, None)
+
+
+def load_index(index_dir: Path, *, model_id: str, hashes: dict[str, str] | None, xling_id: str | None = None,
+               verify_files: bool = True) -> LoadedIndex:
+    """Load the current index, checking it against the corpus (unless `hashes` is None) and model;
+    IndexUnusable if it does not fit."""
+    names = list(FILES) + (["units.xling.npy", XKEYS_FILE] if xling_id else [])
+    folder, manifest = _checked_manifest(index_dir, names, model_id=model_id, hashes=hashes, xling_id=xling_id,
+                                         verify_files=verify_files)
     try:
         passages = [Passage.from_dict(d) for d in read_jsonl(folder / "passages.jsonl")]
         documents = [DocumentInfo(**{**d, "dropped": tuple(d["dropped"])}) for d in read_jsonl(folder / "documents.jsonl")]

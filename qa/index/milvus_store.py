@@ -4,11 +4,15 @@ Three collections per index, named from the index folder (or chosen with `--milv
 
 | collection        | a row per | fields                                                                   |
 |-------------------|-----------|--------------------------------------------------------------------------|
-| `{name}_passages` | passage   | id (pk), row, doc, year (-1: none), section, text, cjk, sig, terms → BM25 |
-| `{name}_units`    | unit      | key (pk), pid, doc, year, cjk, vec (MiniLM), xvec (cross-lingual)        |
+| `{name}_passages` | passage   | id (pk), row, doc, year (-1: none), section, text, record, cjk, sig, terms → BM25 |
+| `{name}_units`    | unit      | key (pk), sig, pid, pos, start, end, kind, doc, year, cjk, vec (MiniLM), xvec (cross-lingual) |
 | `{name}_terms`    | term      | term (pk), df; meta rows `__stats__` (passages, length), `__build__`     |
 
-A unit's key is its passage id, offsets and a hash of the text embedded; `sig` hashes a passage's row.
+A unit's key is its passage id and its position among the passage's units; a passage's and a unit's
+`sig` hash what they hold (a passage's row included), so a changed one is written again. `record` holds
+the rest of the `Passage` (title, paragraph, offsets, page) and its unit count, and a unit's text is its
+passage's between its offsets, so a lean replica (qa/search/milvus_records.py) reads whole passages and
+units from here alone, by key.
 
 Why not one collection: Milvus's BM25 function turns every row of a collection into a document, so its
 statistics (document count, average length, document frequencies) must count passages, not units; and
@@ -59,6 +63,11 @@ _PLAIN = re.compile(r"[a-z0-9]+")
 def encode_term(term: str) -> str:
     """One index term as one word for the `standard` analyzer."""
     return term if _PLAIN.fullmatch(term) else "u_" + term.encode("utf-8").hex()
+
+
+def decode_term(word: str) -> str:
+    """`encode_term` undone (a plain term never holds "_")."""
+    return bytes.fromhex(word[2:]).decode("utf-8") if word.startswith("u_") else word
 
 
 def default_uri(index_dir: Path) -> str:
@@ -125,6 +134,10 @@ class MilvusStore:
             if (int(have[0]), int(have[1]) if have[1] else None) != (dim, xdim):
                 log.info("Milvus collections %s: vector dimensions changed, recreating", self.name)
                 self.drop()
+            elif "sig" not in fields or (c.has_collection(self.passages) and "record" not in
+                                         {f["name"] for f in c.describe_collection(self.passages)["fields"]}):
+                log.info("Milvus collections %s: written by an older version, recreating", self.name)
+                self.drop()
         if not c.has_collection(self.passages):
             self._create_passages()
         if not c.has_collection(self.units):
@@ -151,6 +164,7 @@ class MilvusStore:
         s.add_field("sig", DataType.VARCHAR, max_length=64)
         s.add_field("section", DataType.VARCHAR, max_length=MAX_TEXT)
         s.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT)
+        s.add_field("record", DataType.VARCHAR, max_length=4096)
         s.add_field("terms", DataType.VARCHAR, max_length=MAX_TEXT, enable_analyzer=True,
                     analyzer_params={"tokenizer": "standard"})
         s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
@@ -159,6 +173,7 @@ class MilvusStore:
         ip = self.client.prepare_index_params()
         ip.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
                      params={"bm25_k1": BM25_K1, "bm25_b": BM25_B})
+        ip.add_index("row", index_type="INVERTED")  # a lean replica reads candidates by row
         self.client.create_collection(self.passages, schema=s, index_params=ip)
 
     def _create_units(self, dim: int, xdim: int | None) -> None:
@@ -167,12 +182,18 @@ class MilvusStore:
         s = self.client.create_schema(auto_id=False)
         s.add_field("key", DataType.VARCHAR, is_primary=True, max_length=320)
         s.add_field("pid", DataType.VARCHAR, max_length=256)
+        s.add_field("sig", DataType.VARCHAR, max_length=64)
+        s.add_field("pos", DataType.INT64)
+        s.add_field("start", DataType.INT64)
+        s.add_field("end", DataType.INT64)
+        s.add_field("kind", DataType.VARCHAR, max_length=16)
         s.add_field("doc", DataType.VARCHAR, max_length=256)
         s.add_field("year", DataType.INT64)
         s.add_field("cjk", DataType.BOOL)
         s.add_field("vec", DataType.FLOAT_VECTOR, dim=dim)
         ip = self.client.prepare_index_params()
         ip.add_index("vec", index_type="FLAT", metric_type="IP")  # exact; a cluster would choose HNSW/IVF
+        ip.add_index("pid", index_type="INVERTED")  # a lean replica reads a passage's units by its id
         if xdim:
             s.add_field("xvec", DataType.FLOAT_VECTOR, dim=xdim)
             ip.add_index("xvec", index_type="FLAT", metric_type="IP")
@@ -208,8 +229,8 @@ class MilvusStore:
         changed = [r for r in rows if have.get(r["id"]) != r["sig"]]
         self._upsert(self.passages, changed, progress, "passages")
         units = self._unit_rows(index)
-        have_units = self._existing(self.units, "key")
-        new_units = [i for i, key in enumerate(units) if key not in have_units]
+        have_units = self._existing(self.units, "key", "sig")
+        new_units = [i for i, (key, sig) in enumerate(units) if have_units.get(key) != sig]
         self._upsert(self.units, self._materialise_units(index, units, new_units), progress, "units")
         self._write_stats(terms)
         self.client.flush(self.passages)
@@ -220,7 +241,7 @@ class MilvusStore:
         """Delete the passages and units the index no longer holds (removed or changed reports)."""
         keep = {p.id for p in index.passages}
         gone = [pid for pid in self._existing(self.passages, "id") if pid not in keep]
-        keys = set(self._unit_rows(index))
+        keys = {key for key, _ in self._unit_rows(index)}
         gone_units = [k for k in self._existing(self.units, "key") if k not in keys]
         for name, ids in ((self.passages, gone), (self.units, gone_units)):
             for i in range(0, len(ids), BATCH):
@@ -236,34 +257,42 @@ class MilvusStore:
     def _passage_rows(self, index) -> tuple[list[dict], list[list[str]]]:
         """A row per passage, and each passage's index terms (as `LexicalIndex` tokenises them)."""
         rows, all_terms = [], []
+        n_units = Counter(u.passage for u in index.units)
         for row, p in enumerate(index.passages):
             terms = self.tokenize(f"{p.title}\n{p.section or ''}\n{p.text}") or [EMPTY_TERM]
             all_terms.append(terms)
+            record = {k: v for k, v in p.to_dict().items() if k not in ("section", "text")} | {"units": n_units[row]}
             fields = {"id": p.id, "row": row, "doc": p.doc, "year": p.year if p.year is not None else -1,
                       "cjk": self.has_cjk(p.text), "section": (p.section or "")[:MAX_TEXT // 4],
-                      "text": p.text[:MAX_TEXT // 4], "terms": " ".join(map(encode_term, terms))[:MAX_TEXT]}
+                      "text": p.text[:MAX_TEXT // 4], "record": json.dumps(record, ensure_ascii=False)[:4096],
+                      "terms": " ".join(map(encode_term, terms))[:MAX_TEXT]}
             fields["sig"] = hashlib.sha256(json.dumps(fields, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
             rows.append(fields)
         return rows, all_terms
 
     @staticmethod
-    def _unit_rows(index) -> list[str]:
-        """Each unit's key: its passage id, offsets, and a hash of the text embedded (with the year it
-        carries), so an edited unit is a new row and an unchanged one is left alone."""
-        keys = []
+    def _unit_rows(index) -> list[tuple[str, str]]:
+        """Each unit's key, `{passage id}:{position among the passage's units}` (read back by key, the
+        fastest read an engine has), and its `sig`: a hash of its offsets, kind and the text embedded (with
+        the year it carries), so an edited unit is written again and an unchanged one is left alone."""
+        rows, pos, last = [], 0, None
         for u in index.units:
+            pos = pos + 1 if u.passage == last else 0
+            last = u.passage
             p = index.passages[u.passage]
-            h = hashlib.sha256(f"{embedding_text(p, u)}\0{u.text}\0{p.year}".encode()).hexdigest()[:16]
-            keys.append(f"{p.id}:{u.start}-{u.end}:{h}")
-        return keys
+            sig = f"{u.start}\0{u.end}\0{u.kind}\0{embedding_text(p, u)}\0{u.text}\0{p.year}"
+            rows.append((f"{p.id}:{pos}", hashlib.sha256(sig.encode()).hexdigest()[:16]))
+        return rows
 
-    def _materialise_units(self, index, keys: list[str], which: list[int]):
+    def _materialise_units(self, index, keys: list[tuple[str, str]], which: list[int]):
         """Unit rows for the positions `which` (generated in batches: vectors are read as they go)."""
         xv = index.xling_vectors
         for i in which:
             u = index.units[i]
             p = index.passages[u.passage]
-            row = {"key": keys[i], "pid": p.id, "doc": p.doc, "year": p.year if p.year is not None else -1,
+            key, sig = keys[i]
+            row = {"key": key, "sig": sig, "pid": p.id, "pos": int(key.rsplit(":", 1)[1]), "start": u.start, "end": u.end,
+                   "kind": u.kind, "doc": p.doc, "year": p.year if p.year is not None else -1,
                    "cjk": self.has_cjk(p.text), "vec": np.asarray(index.vectors[i], dtype=np.float32).tolist()}
             if xv is not None:
                 row["xvec"] = np.asarray(xv[i], dtype=np.float32).tolist()

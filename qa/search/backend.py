@@ -59,7 +59,7 @@ class Where:
     """A question's filter: its reports and years, and the passage rows they select (`allowed_rows`).
     The local backend filters by the rows; an engine turns docs and years into its filter expression."""
 
-    rows: frozenset[int]
+    rows: frozenset[int] | None  # None: not worked out (a lean replica: the engine filters by docs and years)
     docs: frozenset[str] = frozenset()
     years: tuple[int, int] | None = None
 

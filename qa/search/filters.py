@@ -32,16 +32,20 @@ def parse_years(spec: str | None) -> tuple[int, int] | None:
     return lo, hi
 
 
+def check_reports(wanted: Iterable[str], known: set[str]) -> None:
+    """BadFilter if a wanted report id is not among the `known` ones."""
+    unknown = sorted(set(wanted) - known)
+    if unknown:
+        raise BadFilter(f"no report with id {', '.join(unknown[:5])}")
+
+
 def allowed_rows(passages: list[Passage], docs: Iterable[str] | None = None,
                  years: tuple[int, int] | None = None) -> set[int] | None:
     """Passage rows inside the filter (None when there is no filter); BadFilter if nothing is left."""
     wanted = {d for d in docs or () if d}
     if not wanted and years is None:
         return None
-    known = {p.doc for p in passages}
-    unknown = sorted(wanted - known)
-    if unknown:
-        raise BadFilter(f"no report with id {', '.join(unknown[:5])}")
+    check_reports(wanted, {p.doc for p in passages})
     rows = {i for i, p in enumerate(passages)
             if (not wanted or p.doc in wanted)
             and (years is None or (p.year is not None and years[0] <= p.year <= years[1]))}

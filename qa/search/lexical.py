@@ -106,45 +106,16 @@ class Coverage:
         return got / self.total
 
 
-class LexicalIndex:
-    """BM25 over passage texts (with their section and title), plus IDF-weighted term coverage."""
+class Vocabulary:
+    """Corpus term statistics: document frequencies and what they weigh (IDF-weighted term coverage, the
+    share of a question's IDF mass no passage holds). A lean replica holds only this (from Milvus's terms
+    collection); `LexicalIndex` adds BM25 over the passages."""
 
-    def __init__(self, texts: list[str], k1: float = 0.9, b: float = 0.4):  # Pyserini BEIR defaults
-        import logging
-
-        import bm25s
-
-        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import
-        self.docs = [tokenize(t) for t in texts]
-        self.bm25 = bm25s.BM25(k1=k1, b=b)
-        self.bm25.index([d or ["\u2205"] for d in self.docs], show_progress=False)
-        n = len(self.docs)
-        df: dict[str, int] = {}
-        for d in self.docs:
-            for t in set(d):
-                df[t] = df.get(t, 0) + 1
+    def __init__(self, df: dict[str, int], n: int):
         self.df = df
         self.idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in df.items()}
         self.unknown_idf = math.log(1 + (n + 0.5) / 0.5)
         self._coverage: dict[tuple[frozenset[str], ...], Coverage] = {}
-
-    def scores(self, query_tokens: list[str]) -> np.ndarray:
-        known = [t for t in query_tokens if t in self.df]
-        if not known:
-            return np.zeros(len(self.docs), dtype=np.float32)
-        return np.asarray(self.bm25.get_scores(known), dtype=np.float32)
-
-    def set_scores(self, term_sets) -> np.ndarray:
-        """BM25 for a query of alternative-term sets (a translated question, see qa/search/translate.py):
-        each set counts once, by its best-scoring term in each passage."""
-        total = np.zeros(len(self.docs), dtype=np.float32)
-        per = {t: np.asarray(self.bm25.get_scores([t]), dtype=np.float32)
-               for t in {t for s in term_sets for t in s if t in self.df}}
-        for s in term_sets:
-            found = [per[t] for t in s if t in per]
-            if found:
-                total += np.max(found, axis=0)
-        return total
 
     def set_coverage(self, term_sets, text_tokens, context_tokens=(), context_credit: float = 0.0) -> float:
         """`coverage` for alternative-term sets: a set is present when any of its terms is, and
@@ -175,3 +146,40 @@ class LexicalIndex:
             return 0.0
         total = sum(self.idf.get(t, self.unknown_idf) for t in q)
         return sum(self.unknown_idf for t in q if t not in self.idf) / total
+
+
+class LexicalIndex(Vocabulary):
+    """BM25 over passage texts (with their section and title), plus the vocabulary's statistics."""
+
+    def __init__(self, texts: list[str], k1: float = 0.9, b: float = 0.4):  # Pyserini BEIR defaults
+        import logging
+
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import
+        self.docs = [tokenize(t) for t in texts]
+        self.bm25 = bm25s.BM25(k1=k1, b=b)
+        self.bm25.index([d or ["\u2205"] for d in self.docs], show_progress=False)
+        df: dict[str, int] = {}
+        for d in self.docs:
+            for t in set(d):
+                df[t] = df.get(t, 0) + 1
+        super().__init__(df, len(self.docs))
+
+    def scores(self, query_tokens: list[str]) -> np.ndarray:
+        known = [t for t in query_tokens if t in self.df]
+        if not known:
+            return np.zeros(len(self.docs), dtype=np.float32)
+        return np.asarray(self.bm25.get_scores(known), dtype=np.float32)
+
+    def set_scores(self, term_sets) -> np.ndarray:
+        """BM25 for a query of alternative-term sets (a translated question, see qa/search/translate.py):
+        each set counts once, by its best-scoring term in each passage."""
+        total = np.zeros(len(self.docs), dtype=np.float32)
+        per = {t: np.asarray(self.bm25.get_scores([t]), dtype=np.float32)
+               for t in {t for s in term_sets for t in s if t in self.df}}
+        for s in term_sets:
+            found = [per[t] for t in s if t in per]
+            if found:
+                total += np.max(found, axis=0)
+        return total

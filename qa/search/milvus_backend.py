@@ -16,9 +16,11 @@ The collections are written by `qa.index.milvus_store` (see its docstring for th
   compaction. Milvus picks the candidates; the scores do not depend on how it stores them.
   The normaliser is the best score of an unfiltered search of the script.
 
-Rows: Milvus returns passage ids; the local index folder maps them to rows, and a passage id the local
-index does not hold (a row written by an update that has not switched in yet) is ignored. Phase 1 still
-reads the local index folder for everything after candidates (sentence evidence, highlight).
+Rows: Milvus returns passage ids. With a local index (phase 1), the local index folder maps them to rows,
+a passage id the local index does not hold (a row written by an update that has not switched in yet) is
+ignored, and everything after candidates (sentence evidence, highlight) reads the local index. A lean
+replica passes `records` (qa/search/milvus_records.py) instead: rows are the `row` field Milvus holds,
+and the candidates' passages and units are read from Milvus too.
 """
 
 from __future__ import annotations
@@ -55,13 +57,24 @@ class MilvusBackend:
 
     name = "milvus"
 
-    def __init__(self, client, collection: str, index: LoadedIndex):
+    def __init__(self, client, collection: str, index: LoadedIndex, records=None):
         self.client = client
         self.passages, self.units, self.terms = f"{collection}_passages", f"{collection}_units", f"{collection}_terms"
-        self.index = index
-        self._row_of = index.passage_index()
-        self._cjk = np.array([has_cjk(p.text) for p in index.passages], dtype=bool)
-        self._n_units = len(index.units)
+        self.records = records
+        if records is None:  # phase 1: the local index maps ids to rows
+            row_of = index.passage_index()
+            cjk = np.array([has_cjk(p.text) for p in index.passages], dtype=bool)
+            self._rows_of = lambda pids: {p: row_of[p] for p in pids if p in row_of}
+            self._pid = lambda row: index.passages[row].id
+            self._cjk = lambda row: bool(cjk[row])
+            self._scripts = {bool(c) for c in np.unique(cjk)}
+            self._n_units = len(index.units)
+        else:  # a lean replica: Milvus's own rows
+            self._rows_of = records.rows_of
+            self._pid = lambda row: records.passage(row).id
+            self._cjk = records.cjk
+            self._scripts = {c for c in (False, True) if records.has_script(c)}
+            self._n_units = records.n_units
         for name in (self.passages, self.units, self.terms):
             client.load_collection(name)
 
@@ -76,9 +89,11 @@ class MilvusBackend:
         for found in (lex, xlex):
             if found is not None:
                 pool |= set(found[0])
-        if where is not None:
+        if where is not None and where.rows is not None:
             pool &= where.rows
-        same = {r for r in pool if self._cjk[r] == query.cjk}
+        if self.records is not None:
+            self.records.prefetch(pool)
+        same = {r for r in pool if self._cjk(r) == query.cjk}
         return Legs({r: s for r, s in dense.items() if r in pool},
                     self._pick(lex, same), lex[1] if lex else 0.0,
                     self._pick(xlex, pool - same), xlex[1] if xlex else 0.0,
@@ -90,9 +105,10 @@ class MilvusBackend:
         res = self.client.search(self.units, [np.asarray(vector, dtype=np.float32).tolist()], anns_field=field,
                                  limit=max(1, min(limit, MAX_LIMIT)), filter=expr, output_fields=["pid"],
                                  search_params={"metric_type": "IP"})
+        rows = self._rows_of(hit["entity"]["pid"] for hit in res[0])
         best: dict[int, float] = {}
         for hit in res[0]:
-            row = self._row_of.get(hit["entity"]["pid"])
+            row = rows.get(hit["entity"]["pid"])
             if row is not None and hit["distance"] > best.get(row, -np.inf):
                 best[row] = float(hit["distance"])
         return best
@@ -134,20 +150,21 @@ class MilvusBackend:
 
         scores = scorer(self._bm25_search(texts, want, where_expression(where)))
         top = dict(sorted(((r, v) for r, v in scores.items() if v > 0), key=lambda kv: (-kv[1], kv[0]))[:want])
-        if where is None and (self._cjk == cjk).all():
+        if where is None and self._scripts <= {cjk}:
             best = scores  # a corpus in one script: the unfiltered search already holds the script's best
-        else:
+        else:  # the script's best, unfiltered: every row this search returns is in the script
             best = scorer(self._bm25_search(texts, want, where_expression(None, cjk)))
-        return top, max([v for r, v in best.items() if self._cjk[r] == cjk] + [0.0]), scorer
+        return top, max([*best.values(), 0.0]), scorer
 
     def _bm25_search(self, texts: list[str], limit: int, expr: str) -> dict[int, list[str]]:
         """Passage row → its terms, for the top `limit` passages of each query text."""
         res = self.client.search(self.passages, texts, anns_field="sparse", limit=limit, filter=expr,
                                  output_fields=["id", "terms"], search_params={"metric_type": "BM25"})
+        rows = self._rows_of(hit["entity"]["id"] for hits in res for hit in hits)
         out = {}
         for hits in res:
             for hit in hits:
-                row = self._row_of.get(hit["entity"]["id"])
+                row = rows.get(hit["entity"]["id"])
                 if row is not None:
                     out[row] = hit["entity"]["terms"].split()
         return out
@@ -173,9 +190,9 @@ class MilvusBackend:
         missing = [r for r in rows if r not in top]
         out = {r: top[r] for r in rows if r in top}
         if missing:
-            got = self.client.get(self.passages, ids=[self.index.passages[r].id for r in missing],
-                                  output_fields=["terms"])
-            scored = scorer({self._row_of[g["id"]]: g["terms"].split() for g in got if g["id"] in self._row_of})
+            row_of = {self._pid(r): r for r in missing}
+            got = self.client.get(self.passages, ids=list(row_of), output_fields=["terms"])
+            scored = scorer({row_of[g["id"]]: g["terms"].split() for g in got if g["id"] in row_of})
             out.update({r: scored.get(r, 0.0) for r in missing})
         return out
 

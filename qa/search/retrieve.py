@@ -30,8 +30,9 @@ from qa.index.folder import LoadedIndex
 from qa.search.answer_type import asked_ordinal, expected_type, offers, starts_item
 from qa.search.backend import LocalBackend, Query, SearchBackend, Where
 from qa.search.coalesce import Coalescing
-from qa.search.lexical import LexicalIndex, has_cjk, numbers, tokenize
+from qa.search.lexical import LexicalIndex, Vocabulary, has_cjk, numbers, tokenize
 from qa.search.question import without_excluded
+from qa.search.records import LocalRecords, Records
 from qa.search.translate import TermSets, Translator, mentions, question_names
 
 MODES = ("dense", "bm25", "hybrid")
@@ -83,31 +84,28 @@ class Candidate:
 
 class Retriever:
     def __init__(self, index: LoadedIndex, embedder: Embedder, weights: Weights | None = None,
-                 xling: Embedder | None = None, backend: SearchBackend | None = None):
+                 xling: Embedder | None = None, backend: SearchBackend | None = None,
+                 records: Records | None = None, vocabulary: Vocabulary | None = None):
+        """`records` and `vocabulary` None: the whole index in this process (`LocalRecords`, and a
+        `LexicalIndex` over its passages). A lean replica passes Milvus's (qa/search/milvus_records.py)."""
         self.index = index
         self.embedder = embedder
-        self.xling = xling if index.xling_vectors is not None else None
-        self._passage_cjk = np.array([has_cjk(p.text) for p in index.passages], dtype=bool)
-        self.corpus_has_cjk = bool(self._passage_cjk.any())
-        # passage rows per script (True: Chinese), worked out once rather than per question
-        self._rows_in_script = {cjk: frozenset(np.flatnonzero(self._passage_cjk == cjk).tolist()) for cjk in (False, True)}
-        self._units_of: list[list[int]] = [[] for _ in index.passages]
-        for i, u in enumerate(index.units):
-            self._units_of[u.passage].append(i)
         self.weights = weights or Weights()
-        self._sentences_of: list[list[int]] = [[] for _ in index.passages]
-        for i, u in enumerate(index.units):
-            if u.kind == "sentence":
-                self._sentences_of[u.passage].append(i)
-        self.lexical = LexicalIndex([f"{p.title}\n{p.section or ''}\n{p.text}" for p in index.passages])
-        self.backend = backend or LocalBackend(index, self.lexical, self._passage_cjk)
-        self._unit_tokens = [tokenize(u.text) if u.kind == "sentence" else [] for u in index.units]
-        self._section_tokens = [tokenize(p.section or "") for p in index.passages]
+        if vocabulary is None:
+            vocabulary = LexicalIndex([f"{p.title}\n{p.section or ''}\n{p.text}" for p in index.passages])
+        self.lexical = vocabulary  # the term statistics (with BM25 in this process: a LexicalIndex)
+        if records is None:
+            records = LocalRecords(index, getattr(vocabulary, "docs", None))
+        self.records = records
+        self.xling = xling if records.has_xling else None
+        self.corpus_has_cjk = records.has_script(True)
+        if backend is None:
+            backend = LocalBackend(index, vocabulary, records.passage_cjk)
+        self.backend = backend
         self.translator = Translator(self.lexical.df)
-        self._unit_numbers = [numbers(u.text) if u.kind == "sentence" else set() for u in index.units]
-        # (e5 embedder, its block of the cross-lingual unit vectors, cosine scale), when the index has them
-        self._second = (self.xling.component(E5SmallEmbedder.model_id, index.xling_vectors)
-                        if self.xling is not None and hasattr(self.xling, "component") else None)
+        # (e5 embedder, the columns of its block of the cross-lingual unit vectors, cosine scale)
+        self._second = (self.xling.component_columns(E5SmallEmbedder.model_id)
+                        if self.xling is not None and hasattr(self.xling, "component_columns") else None)
         self._queries: dict[int, Coalescing] = {}
 
     def _encode_query(self, model, text: str) -> np.ndarray:
@@ -126,17 +124,19 @@ class Retriever:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if not self.index.passages:
             return []
+        self.records.begin()
         q_tokens = tokenize(query)
         q_numbers = numbers(query)
         q_type = expected_type(query) if mode == "hybrid" else None
         q_cjk = has_cjk(query)
+        records = self.records
         # Passages in the other script: scored by the multilingual model (hybrid) and, lexically, by
         # the question's dictionary translation (qa/search/translate.py).
-        cross = self._rows_in_script[not q_cjk] if mode != "dense" else frozenset()
+        cross = mode != "dense" and records.has_script(not q_cjk)
         # MiniLM scores only passages in the question's script when the multilingual model scores the
         # others: with none in its script (a Chinese question, English reports) it is not run (−7 ms a
         # question; the same figures on all 450 questions of the five sets).
-        mini = mode == "dense" or (mode == "hybrid" and (self.xling is None or self._rows_in_script[q_cjk]))
+        mini = mode == "dense" or (mode == "hybrid" and (self.xling is None or records.has_script(q_cjk)))
         qv = self._encode_query(self.embedder, query) if mini else None
         xq = (self._encode_query(self.xling, query)
               if cross and mode == "hybrid" and self.xling is not None else None)
@@ -147,10 +147,12 @@ class Retriever:
                                              tuple(x_sets), xq), k, where)
         dense = {**legs.dense, **legs.cross_dense}
         pool = legs.rows()
+        records.prefetch(pool)
+        in_cross = {r for r in pool if records.cjk(r) != q_cjk} if cross else set()
         if xq is not None:  # a cross-script candidate found by another leg: its cross-lingual cosine
-            for r in pool & cross:
-                if r not in legs.cross_dense and self._units_of[r]:
-                    dense[r] = float((self.index.xling_vectors[self._units_of[r]] @ xq).max())
+            for r in sorted(in_cross):
+                if r not in legs.cross_dense and (units := records.units_of(r)):
+                    dense[r] = float((records.xvectors(units) @ xq).max())
         # The highlight answers the user's own question (`focus`), minus a "Besides X, …" clause.
         asked = without_excluded(focus or query)
         focus_sets = None
@@ -159,7 +161,7 @@ class Retriever:
                           (expected_type(asked), asked))
         out = []
         for row in sorted(pool):
-            is_cross = row in cross
+            is_cross = row in in_cross
             scores, top_score = ((legs.cross_lexical, legs.cross_lexical_best) if is_cross
                                  else (legs.lexical, legs.lexical_best))
             lexical = scores.get(row, 0.0) / top_score if top_score else 0.0
@@ -194,12 +196,13 @@ class Retriever:
         calibrated evidence score, `fused`, stays as it was)."""
         if self._second is None or not self.weights.second_dense or all(c.cross for c in out):
             return out
-        model, vectors, scale = self._second
+        model, columns, scale = self._second
         qv = scale * self._encode_query(model, query)
         w = self.weights.second_dense
         # only the candidates' units are scored (not every unit of a large corpus)
-        best = {c.row: float((vectors[self._units_of[c.row]] @ qv).max()) for c in out
-                if not c.cross and self._units_of[c.row]}
+        units_of = self.records.units_of
+        best = {c.row: float((self.records.xvectors(units_of(c.row), columns) @ qv).max()) for c in out
+                if not c.cross and units_of(c.row)}
         if not best:
             return out
         first = max(best, key=lambda r: (best[r], -r))
@@ -225,17 +228,17 @@ class Retriever:
                    for cjk in (False, True)}
         ranked = []
         for c in out:
-            ns = counted[bool(self._passage_cjk[c.row])]
-            terms = set(self.lexical.docs[c.row])  # title, section and text
+            ns = counted[self.records.cjk(c.row)]
+            terms = set(self.records.terms(c.row))  # title, section and text
             missed = sum(not mentions(n, terms) for n in ns) / len(ns) if ns else 0.0
             ranked.append(replace(c, score=c.score - w * missed, fused=c.evidence - w * missed) if missed else c)
         return ranked
 
     def _cross_sims(self, row: int, xq: np.ndarray | None) -> np.ndarray | None:
-        """Cross-lingual cosines of a passage's sentences (in `_sentences_of` order), or None without them."""
+        """Cross-lingual cosines of a passage's sentences (in `records.sentences_of` order), or None without them."""
         if xq is None:
             return None
-        return self.index.xling_vectors[self._sentences_of[row]] @ xq
+        return self.records.xvectors(self.records.sentences_of(row)) @ xq
 
     def _score(self, row: int, mode: str, qv, dense: float | None, lexical: float,
                q_sets: TermSets, q_numbers: set[str], xsims: np.ndarray | None = None,
@@ -244,8 +247,8 @@ class Retriever:
         `cross`: the passage is in another script than the question (`q_sets` then translated)."""
         w = self.weights
         if dense is None and qv is not None:  # found by BM25 only: score its units exactly
-            units = self._units_of[row]
-            dense = float((self.index.vectors[units] @ qv).max()) if units else 0.0
+            units = self.records.units_of(row)
+            dense = float((self.records.vectors(units) @ qv).max()) if units else 0.0
         dense = dense or 0.0
         best, best_score, best_cov, best_typed = self._best_sentence(
             row, qv, xsims, q_sets if mode != "dense" else (), q_type, q_numbers)
@@ -254,7 +257,7 @@ class Retriever:
         elif mode == "bm25":
             score = lexical
         else:
-            num = 1.0 if best >= 0 and q_numbers & self._unit_numbers[best] else 0.0
+            num = 1.0 if best >= 0 and q_numbers & self.records.unit_numbers(best) else 0.0
             lex_part = w.bm25 * lexical + w.coverage * best_cov + w.number * num + best_typed
             score = dense + (w.cross_lexical if cross else 1.0) * lex_part
         return Candidate(row, float(score), best, float(best_score), dense, lexical, best_cov, cross)
@@ -263,27 +266,28 @@ class Retriever:
                        q_numbers: set[str] = frozenset()) -> tuple[int, float, float, float]:
         """The passage's best sentence for a query: (unit row to highlight, and for ranking the passage:
         the best sentence score, its term coverage, its answer-type bonus)."""
-        w = self.weights
-        sents = self._sentences_of[row]
+        w, records = self.weights, self.records
+        sents = records.sentences_of(row)
         if xsims is not None:
             sims = xsims
         elif qv is not None and sents:
-            sims = self.index.vectors[sents] @ qv
+            sims = records.vectors(sents) @ qv
         else:
             sims = np.zeros(len(sents))
-        section = self._section_tokens[row]
+        section = records.section_tokens(row)
         best = (-1, -np.inf, 0.0, 0.0)  # by the sentence alone: what the passage's rank uses
         shown = (-1, -np.inf)  # with credit for terms its earlier sentences hold: the highlight
         context: set[str] = set()  # the terms of the passage's earlier sentences
         ordinal = asked_ordinal(q_type[1]) if w.ordinal else None
         cover = self.lexical.coverage(tuple(q_sets)) if q_sets else None
         for j, unit in enumerate(sents):
-            present = set(self._unit_tokens[unit]).union(section)
+            tokens = records.unit_tokens(unit)
+            present = set(tokens).union(section)
             cov = cover.of(present) if cover else 0.0
             in_context = cover.of(present, context, w.context) if cover and w.context else cov
-            context.update(self._unit_tokens[unit])
-            num = 1.0 if q_numbers and q_numbers & self._unit_numbers[unit] else 0.0
-            text = self.index.units[unit].text
+            context.update(tokens)
+            num = 1.0 if q_numbers and q_numbers & records.unit_numbers(unit) else 0.0
+            text = records.unit(unit).text
             offered = offers(text, *q_type)
             typed = w.answer_type if offered else 0.0
             base = w.sentence_dense * float(sims[j]) + w.number * num
