@@ -211,6 +211,7 @@ def test_a_lean_replica_answers_as_the_local_backend_without_a_copy_of_the_index
     store = open_store(base, collection="lean")
     try:
         store.write(seed_qa.index)
+        store.mark(seed_qa.index.folder.name)  # as `qa index` does once Milvus holds the whole build
         index_dir = _lean_folder(seed_qa.index, base / "index")
         lean = ReportQA.open(base / "no-corpus", index_dir, seed_qa.embedder, xling=seed_qa.retriever.xling,
                              backend="milvus", read_only=True, store=store)
@@ -246,6 +247,34 @@ def test_a_lean_replica_filters_in_milvus(two_reports, tmp_path):
     assert {h.passage.doc for h in lean.ask("school staff", years="2009-2010").hits} == {"canals-2010"}
     with pytest.raises(BadFilter, match="no report with id nope"):
         lean.ask("canal sites", docs=["nope"])
+
+
+def test_a_store_written_in_an_older_layout_is_rewritten_and_lean_replicas_wait_for_it(tmp_path):
+    """A Milvus index marked by an older version (no layout in its build mark) is not taken as up to date:
+    a lean replica refuses it in plain words, and the next `qa index` rewrites it for the replica."""
+    import json
+
+    from qa.answer.service import ReportQA
+    from qa.errors import IndexUnusable
+    from qa.index.milvus_store import BUILD
+
+    corpus = write_corpus(tmp_path / "c", REPORTS)
+    store = open_store(tmp_path / "i", collection="old")
+    try:
+        index, _ = open_index(corpus, tmp_path / "i", HashEmbedder(), sync=store)
+        store.client.upsert(store.terms, [{"term": BUILD, "df": 0, "info": json.dumps({"build": index.folder.name}),
+                                           "dummy": [0.0, 0.0]}])  # as the previous version marked a build
+        assert store.synced_build() is None
+        with pytest.raises(IndexUnusable, match="python -m qa index --backend milvus"):
+            ReportQA.open(corpus, tmp_path / "i", HashEmbedder(), xling=False, backend="milvus", read_only=True,
+                          store=store)
+        open_index(corpus, tmp_path / "i", HashEmbedder(), sync=store)
+        assert store.synced_build() == index.folder.name
+        lean = ReportQA.open(corpus, tmp_path / "i", HashEmbedder(), xling=False, backend="milvus", read_only=True,
+                             store=store)
+        assert lean.ask("canal sites").hits[0].passage.doc == "canals-2010"
+    finally:
+        store.close()
 
 
 def test_unreachable_milvus_is_a_plain_error(tmp_path):

@@ -18,7 +18,7 @@ from qa.answer import judge
 from qa.answer.compose import compose, two_reports
 from qa.answer.judge import THRESHOLDS, Thresholds, make_hits
 from qa.answer.reader_runtime import ReaderSlot
-from qa.errors import BackendUnavailable, BadQuestion
+from qa.errors import BackendUnavailable, BadQuestion, IndexUnusable
 from qa.index.build import BuildReport, open_built, open_index
 from qa.index.embed import CrossLingualEmbedder, Embedder
 from qa.index.folder import LoadedIndex, load_manifest_only
@@ -110,6 +110,9 @@ class ReportQA:
         from qa.search.milvus_records import LeanPassages, MilvusRecords
 
         index = load_manifest_only(index_dir, model_id=embedder.model_id, xling_id=xling.model_id if xling else None)
+        if store.synced_build() is None:
+            raise IndexUnusable("Milvus holds no complete index in this version's layout yet: "
+                                "run python -m qa index --backend milvus first")
         counts = index.manifest.get("counts", {})
         records = MilvusRecords(store.client, store.name, has_xling=xling is not None, units=counts.get("units", 0))
         index.passages = LeanPassages(records, counts.get("passages", 0))

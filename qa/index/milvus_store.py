@@ -57,6 +57,7 @@ BATCH = 500  # rows per upsert
 EMPTY_TERM = "\u2205"  # bm25s indexes an empty passage as this one term; so does the store
 STATS, BUILD = "__stats__", "__build__"  # meta rows of the terms collection (no encoded term starts with "_")
 MAX_TEXT = 65535
+LAYOUT = 2  # 2: passage records, units keyed by position (lean replicas); a store marked with another is rewritten
 _PLAIN = re.compile(r"[a-z0-9]+")
 
 
@@ -213,12 +214,14 @@ class MilvusStore:
 
     # -- writing --------------------------------------------------------------------------------------
     def synced_build(self) -> str | None:
-        """The build folder name Milvus was last completely updated to (None: never, or unfinished)."""
+        """The build folder name Milvus was last completely updated to (None: never, unfinished, or written
+        in an older layout, which the next `write` recreates)."""
         if not self.client.has_collection(self.terms):
             return None
         self.client.load_collection(self.terms)
         rows = self.client.get(self.terms, ids=[BUILD], output_fields=["info"])
-        return json.loads(rows[0]["info"]).get("build") if rows else None
+        info = json.loads(rows[0]["info"]) if rows else {}
+        return info.get("build") if info.get("layout") == LAYOUT else None
 
     def write(self, index, progress: bool = False) -> dict[str, int]:
         """Upsert the index's new or changed passages and units and the term statistics (removed ones
@@ -250,7 +253,7 @@ class MilvusStore:
         return {"passages": len(gone), "units": len(gone_units)}
 
     def mark(self, build: str) -> None:
-        self.client.upsert(self.terms, [{"term": BUILD, "df": 0, "info": json.dumps({"build": build}),
+        self.client.upsert(self.terms, [{"term": BUILD, "df": 0, "info": json.dumps({"build": build, "layout": LAYOUT}),
                                          "dummy": [0.0, 0.0]}])
         self.client.flush(self.terms)
 

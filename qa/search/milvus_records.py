@@ -218,12 +218,16 @@ class MilvusRecords:
 def _content(r: dict, units: list[dict], has_xling: bool) -> _Content:
     p = _passage(r)
     spans = tuple((int(u["start"]), int(u["end"]), u["kind"]) for u in units)
-    vec = np.array([u["vec"] for u in units], dtype=np.float32).reshape(len(units), -1)
-    xvec = np.array([u["xvec"] for u in units], dtype=np.float32).reshape(len(units), -1) if has_xling else None
+    vec = _matrix([u["vec"] for u in units])
+    xvec = _matrix([u["xvec"] for u in units]) if has_xling else None
     texts = [(p.text[a:b], kind) for a, b, kind in spans]
     tokens = tuple(tokenize(t) if kind == "sentence" else [] for t, kind in texts)
     nums = tuple(numbers(t) if kind == "sentence" else set() for t, kind in texts)
     return _Content(p, bool(r["cjk"]), spans, vec, xvec, tokens, nums, tokenize(p.section or ""))
+
+
+def _matrix(rows: list[list[float]]) -> np.ndarray:
+    return np.array(rows, dtype=np.float32) if rows else np.zeros((0, 1), dtype=np.float32)
 
 
 def _passage(r: dict) -> Passage:
