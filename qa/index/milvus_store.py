@@ -83,6 +83,20 @@ def collection_name(index_dir: Path) -> str:
     return f"qa_{slug}_{hashlib.sha1(str(folder).encode()).hexdigest()[:8]}"
 
 
+class _KnownNoise(logging.Filter):
+    """Drops two harmless messages of every `query_iterator` on milvus-lite: its server does not implement
+    `AllocTimestamp` (grpc logs the NotImplementedError with a traceback) and pymilvus falls back to a
+    client-side timestamp (and warns). Left in, they read like failures in the app's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return "failed to get mvccTs" not in message and not (
+            record.exc_info and "Method not implemented" in str(record.exc_info[1]))
+
+
+_NOISE = _KnownNoise()
+
+
 def connect(uri: str):
     """A `MilvusClient`; BackendUnavailable in plain words when pymilvus is missing or Milvus unreachable.
     A uri without a scheme is a milvus-lite file (it must end in .db)."""
@@ -91,6 +105,9 @@ def connect(uri: str):
     except ImportError:
         raise BackendUnavailable("the Milvus backend needs pymilvus: pip install pymilvus==3.0.2 "
                                  "milvus-lite==3.2.2") from None
+    for name in ("pymilvus.client.iterator.query_iterator", "grpc._server"):
+        if _NOISE not in logging.getLogger(name).filters:
+            logging.getLogger(name).addFilter(_NOISE)
     if "://" not in uri:
         if not uri.endswith(".db"):
             raise BackendUnavailable(f"a milvus-lite uri is a file ending in .db, not {uri!r}")
