@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.errors import BackendUnavailable
+from qa.index.milvus_client import encode_term
 from qa.ingest.units import embedding_text
 
 log = logging.getLogger(__name__)
@@ -58,65 +58,6 @@ EMPTY_TERM = "\u2205"  # bm25s indexes an empty passage as this one term; so doe
 STATS, BUILD = "__stats__", "__build__"  # meta rows of the terms collection (no encoded term starts with "_")
 MAX_TEXT = 65535
 LAYOUT = 2  # 2: passage records, units keyed by position (lean replicas); a store marked with another is rewritten
-_PLAIN = re.compile(r"[a-z0-9]+")
-
-
-def encode_term(term: str) -> str:
-    """One index term as one word for the `standard` analyzer."""
-    return term if _PLAIN.fullmatch(term) else "u_" + term.encode("utf-8").hex()
-
-
-def decode_term(word: str) -> str:
-    """`encode_term` undone (a plain term never holds "_")."""
-    return bytes.fromhex(word[2:]).decode("utf-8") if word.startswith("u_") else word
-
-
-def default_uri(index_dir: Path) -> str:
-    """milvus-lite in the index folder: nothing is written outside the project's folders by default."""
-    return str(Path(index_dir) / "milvus.db")
-
-
-def collection_name(index_dir: Path) -> str:
-    """A collection name from the index folder: its name plus a hash of its full path."""
-    folder = Path(index_dir).resolve()
-    slug = re.sub(r"[^A-Za-z0-9_]", "_", folder.name)[:40] or "index"
-    return f"qa_{slug}_{hashlib.sha1(str(folder).encode()).hexdigest()[:8]}"
-
-
-class _KnownNoise(logging.Filter):
-    """Drops two harmless messages of every `query_iterator` on milvus-lite: its server does not implement
-    `AllocTimestamp` (grpc logs the NotImplementedError with a traceback) and pymilvus falls back to a
-    client-side timestamp (and warns). Left in, they read like failures in the app's log."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return "failed to get mvccTs" not in message and not (
-            record.exc_info and "Method not implemented" in str(record.exc_info[1]))
-
-
-_NOISE = _KnownNoise()
-
-
-def connect(uri: str):
-    """A `MilvusClient`; BackendUnavailable in plain words when pymilvus is missing or Milvus unreachable.
-    A uri without a scheme is a milvus-lite file (it must end in .db)."""
-    try:
-        from pymilvus import MilvusClient
-    except ImportError:
-        raise BackendUnavailable("the Milvus backend needs pymilvus: pip install pymilvus==3.0.2 "
-                                 "milvus-lite==3.2.2") from None
-    for name in ("pymilvus.client.iterator.query_iterator", "grpc._server"):
-        if _NOISE not in logging.getLogger(name).filters:
-            logging.getLogger(name).addFilter(_NOISE)
-    if "://" not in uri:
-        if not uri.endswith(".db"):
-            raise BackendUnavailable(f"a milvus-lite uri is a file ending in .db, not {uri!r}")
-        Path(uri).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return MilvusClient(uri, timeout=10)
-    except Exception as e:  # pymilvus raises several kinds (connection, config, timeout)
-        raise BackendUnavailable(f"cannot reach Milvus at {uri} ({e.__class__.__name__}: "
-                                 f"{str(e).splitlines()[0][:120] if str(e) else ''})") from None
 
 
 class MilvusStore:

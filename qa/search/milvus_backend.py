@@ -33,7 +33,8 @@ from collections.abc import Callable
 import numpy as np
 
 from qa.index.folder import LoadedIndex
-from qa.index.milvus_store import BM25_B, BM25_K1, STATS, encode_term
+from qa.index.milvus_client import encode_term
+from qa.index.milvus_store import BM25_B, BM25_K1, STATS
 from qa.search.backend import EXACT_UNITS, Legs, Query, Where, depth
 from qa.search.lexical import has_cjk
 
@@ -220,7 +221,8 @@ def open_store(index_dir, uri: str | None = None, collection: str | None = None)
     `collection` (default: named from the folder). BackendUnavailable if Milvus cannot be used."""
     from pathlib import Path
 
-    from qa.index.milvus_store import MilvusStore, collection_name, connect, default_uri
+    from qa.index.milvus_client import collection_name, connect, default_uri
+    from qa.index.milvus_store import MilvusStore
     from qa.search.lexical import tokenize
 
     uri = uri or default_uri(Path(index_dir))

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.index.milvus_store import STATS, decode_term
+from qa.index.milvus_client import decode_term
+from qa.index.milvus_store import STATS
 from qa.search.lexical import Vocabulary, numbers, tokenize
 from qa.types import Passage, Unit
 
