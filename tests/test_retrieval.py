@@ -190,7 +190,7 @@ def test_best_passage_is_a_strong_match_only_if_both_models_put_it_first(seed_qa
     assert agreed.hits[0].confidence == "strong"
 
 
-def test_cross_lingual_embedder_hands_out_e5_block_without_copying():
+def test_cross_lingual_embedder_names_the_columns_of_its_e5_block():
     import numpy as np
 
     from qa.index.embed import CrossLingualEmbedder, E5SmallEmbedder
@@ -200,10 +200,10 @@ def test_cross_lingual_embedder_hands_out_e5_block_without_copying():
     use, e5 = (rng.normal(size=(4, d)).astype(np.float32) for d in (512, 384))
     use, e5 = use / np.linalg.norm(use, axis=1, keepdims=True), e5 / np.linalg.norm(e5, axis=1, keepdims=True)
     vectors = np.hstack([np.sqrt(0.25) * use, np.sqrt(0.75) * e5]).astype(np.float32)
-    model, block, scale = x.component(E5SmallEmbedder.model_id, vectors)
-    assert isinstance(model, E5SmallEmbedder) and np.shares_memory(block, vectors)
-    assert np.allclose(block @ (scale * e5[1]), e5 @ e5[1], atol=1e-5)  # plain e5 cosines
-    assert x.component("no-such-model", vectors) is None
+    model, columns, scale = x.component_columns(E5SmallEmbedder.model_id)
+    assert isinstance(model, E5SmallEmbedder) and columns == slice(512, 896)  # after USE's 512
+    assert np.allclose(vectors[:, columns] @ (scale * e5[1]), e5 @ e5[1], atol=1e-5)  # plain e5 cosines
+    assert x.component_columns("no-such-model") is None
 
 
 def test_paraphrase_with_words_the_report_never_uses_finds_its_passage(seed_qa):

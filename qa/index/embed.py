@@ -252,8 +252,3 @@ class CrossLingualEmbedder:
                 return part, slice(start, start + part.dim), float(1 / np.sqrt(w))
             start += part.dim
         return None
-
-    def component(self, model_id: str, vectors: np.ndarray) -> tuple[Embedder, np.ndarray, float] | None:
-        """`component_columns` with the block of `vectors` itself (a view: nothing is copied)."""
-        found = self.component_columns(model_id)
-        return None if found is None else (found[0], vectors[:, found[1]], found[2])
