@@ -167,8 +167,8 @@ def test_bench_latency_table_shows_the_second_opinions_cost_beside_the_default(t
     from tests.conftest import write_corpus
 
     class TwoModelXling(HashEmbedder):  # stands in for CrossLingualEmbedder: one "e5" block
-        def component(self, model_id, vectors):
-            return HashEmbedder(self.dim, "e5"), vectors, 1.0
+        def component_columns(self, model_id):
+            return HashEmbedder(self.dim, "e5"), slice(None), 1.0
 
     corpus = write_corpus(tmp_path / "c", {"r.txt": "Report\n\n【Wells】 The county drilled 417 wells.\n"})
     r = run_bench(corpus, HashEmbedder(), TwoModelXling(128, "fake-xling"))
