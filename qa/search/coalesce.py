@@ -37,7 +37,7 @@ class Coalescing:
         self._waiting: list[_Slot] = []
         self._busy = False
 
-    def __getattr__(self, name):  # model_id, dim, max_words, component, …
+    def __getattr__(self, name):  # model_id, dim, max_words, component_columns, …
         return getattr(self.inner, name)
 
     def encode(self, texts: list[str], *, query: bool = False, progress: bool = False) -> np.ndarray:
