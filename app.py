@@ -1,11 +1,12 @@
 """Report QA chat app: `python app.py` opens http://127.0.0.1:7860 on the reports in corpus/.
 
 Flags (or environment): --host (QA_HOST, default 127.0.0.1), --port (QA_PORT, 7860), --corpus
-(QA_CORPUS), --index (QA_INDEX), --model (QA_MODEL), --reader (QA_READER=1), --judgments (QA_JUDGMENTS),
+(QA_CORPUS), --index (QA_INDEX), --model (QA_MODEL), --no-reader (QA_READER=0), --reader-model
+(QA_READER_MODEL), --judgments (QA_JUDGMENTS),
 --auth user:pass (QA_AUTH), --no-uploads (QA_UPLOADS=0), --backend local|milvus (QA_BACKEND), --milvus-uri (QA_MILVUS_URI),
 --milvus-collection (QA_MILVUS_COLLECTION), --replica (QA_REPLICA=1: read-only, follows the writer's builds).
 The index is opened (or built) in the background while the page shows
-progress; with --reader the reader model loads after it, and answers are checked by it from the moment it is there.
+progress; the reader model (on unless --no-reader) loads after it, and answers are checked by it from the moment it is there.
 """
 
 from __future__ import annotations
@@ -41,9 +42,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-cross-lingual", dest="cross_lingual", action="store_false",
                    default=env("QA_CROSS_LINGUAL", "1") != "0",
                    help="no multilingual (USE) vectors for questions in another language (as `python -m qa`)")
-    p.add_argument("--reader", dest="reader", action="store_true", default=env("QA_READER", "0") == "1",
-                   help="check answers with the reader model and quote the answer span (docs/reader.md)")
-    p.add_argument("--no-reader", dest="reader", action="store_false", help="answer without the reader (default)")
+    p.add_argument("--reader", dest="reader", action="store_true", default=env("QA_READER", "1") != "0",
+                   help="check answers with the reader model and quote the short answer (default; docs/reader.md)")
+    p.add_argument("--no-reader", dest="reader", action="store_false", help="answer without the reader (QA_READER=0)")
+    p.add_argument("--reader-model", choices=("0.5b", "1.5b"), default=env("QA_READER_MODEL", "0.5b"),
+                   help="the reader model: 0.5b (default) or 1.5b (`make reader-1.5b` installs it)")
     p.add_argument("--judgments", type=Path, default=None,
                    help="file for the users' one-click judgments (default: <corpus>/user-questions.jsonl)")
     p.add_argument("--auth", default=env("QA_AUTH"), metavar="USER:PASS", help="require this login")
@@ -80,7 +83,10 @@ def open_report_qa(args: argparse.Namespace, report):
     embedder = ProgressEmbedder(default_embedder(args.model), report)
     # the same embedders as the CLI's defaults, so the app and `python -m qa` share one index
     xling = ProgressEmbedder(CrossLingualEmbedder(), report, name="cross-lingual") if args.cross_lingual else False
-    reader = ReaderSlot() if args.reader else None  # loaded below, in the background, once questions can be asked
+    from qa.answer.reader_runtime import load_reader
+
+    # loaded below, in the background, once questions can be asked
+    reader = ReaderSlot(loader=lambda: load_reader(model=args.reader_model)) if args.reader else None
     qa = ReportQA.open(args.corpus, args.index, embedder, xling=xling, progress=True, reader=reader,
                        backend=args.backend, milvus_uri=args.milvus_uri, milvus_collection=args.milvus_collection,
                        read_only=args.replica)

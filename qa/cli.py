@@ -26,12 +26,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cross-lingual", dest="cross_lingual", action="store_false",
                    default=os.environ.get("QA_CROSS_LINGUAL", "1") != "0",
                    help="do not build the multilingual (USE) vectors used for questions in another language")
-    # Off by default: with the packaged 0.5B model it measured no gain in abstention and more good answers
-    # refused (docs/reader.md); `--reader` or QA_READER=1 turns it on.
-    p.add_argument("--reader", dest="reader", action="store_true", default=os.environ.get("QA_READER", "0") == "1",
-                   help="check the top passage with the reader model and quote the answer span (about 1.5–2 s more "
-                        "per question on 2 cores; docs/reader.md)")
-    p.add_argument("--no-reader", dest="reader", action="store_false", help="answer without the reader (default)")
+    # On by default: shorter replies and truer labels at no more good answers refused (docs/reader.md);
+    # `--no-reader` or QA_READER=0 turns it off.
+    p.add_argument("--reader", dest="reader", action="store_true", default=os.environ.get("QA_READER", "1") != "0",
+                   help="check the top passage with the reader model and quote the short answer (default; about "
+                        "1 s more per question on 2 cores; docs/reader.md)")
+    p.add_argument("--no-reader", dest="reader", action="store_false", help="answer without the reader (QA_READER=0)")
+    p.add_argument("--reader-model", choices=("0.5b", "1.5b"), default=os.environ.get("QA_READER_MODEL", "0.5b"),
+                   help="the reader model: 0.5b (default, installed) or 1.5b (`make reader-1.5b` installs it)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or build messages")
     p.add_argument("--backend", choices=("local", "milvus"), default=os.environ.get("QA_BACKEND", "local"),
                    help="search backend: local (FAISS + bm25s in this process, default) or milvus")
@@ -98,7 +100,10 @@ def reader_slot(args):
 
     if not args.quiet:
         print("Loading the reader model…", file=sys.stderr)
-    slot = ReaderSlot().load()
+    from qa.answer.reader_runtime import load_reader
+
+    model = getattr(args, "reader_model", None)
+    slot = ReaderSlot(loader=lambda: load_reader(model=model)).load()
     if slot.state != "on":
         print(f"warning: the reader is off ({slot.state.removeprefix('unavailable: ')}); answering without it",
               file=sys.stderr)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+# Leads a reply whose best passage is not a strong match: doubt said in words, in the chat and the CLI.
+DOUBT = "The closest passage may answer this: "
+
 
 @dataclass(frozen=True)
 class Passage:

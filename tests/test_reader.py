@@ -52,8 +52,17 @@ def test_an_answering_passage_leads_with_its_span_quoted_from_the_report(fake_qa
     assert all(p["answers"] is None for p in j["passages"][3:])  # only the top few are read
 
 
-def test_when_no_top_passage_answers_the_bot_abstains_and_still_lists_them(fake_qa):
-    a = fake_qa.ask("How many bridges did the county drill wells under?")
+def test_a_passage_the_reader_rejects_is_quoted_with_doubt_not_as_an_answer(fake_qa):
+    from qa.types import DOUBT
+
+    a = fake_qa.ask("Which bridges did the county drill wells under?")
+    assert not a.abstained and a.answer.startswith(DOUBT)
+    assert a.hits[0].answers is False and a.hits[0].confidence != "strong"
+
+
+def test_with_the_reader_rule_on_a_rejected_passage_abstains_and_is_still_listed(fake_qa):
+    fake_qa.rules = set(fake_qa.RULES) | {"reader"}
+    a = fake_qa.ask("Which bridges did the county drill wells under?")
     j = a.to_json()
     assert a.abstained and a.answer is None and j["answer_span"] is None
     assert READER_REFUSAL in a.notices and "reader" in a.reasons
@@ -147,7 +156,7 @@ class _WildReader:
     def verdicts(self, question, contexts):
         return [0.9 for _ in contexts]
 
-    def span(self, question, context):
+    def span(self, question, context, choices=None):
         return self._span
 
 
@@ -230,3 +239,93 @@ def test_a_bare_figure_is_quoted_with_what_it_counts(text, figure, quoted):
     s = text.index(figure)
     a, b = with_what_it_counts(text, s, s + len(figure))
     assert text[a:b] == quoted
+
+
+# -- typed answers, labels and doubt (fake reader) ------------------------------------------------------
+
+def test_a_question_asking_for_a_kind_the_passage_lacks_abstains_in_plain_words(fake_qa):
+    a = fake_qa.ask("How many kilometres of wells did the county drill?")
+    assert a.abstained and "type" in a.reasons
+    assert any("gives no length" in n for n in a.notices), a.notices
+    assert fake_qa.ask("How many kilometres of gravel roads did the county build?").abstained is False
+
+
+def test_only_the_passage_the_reader_accepted_can_be_strong(fake_qa):
+    import dataclasses
+
+    from qa.answer.judge import only_read_strong
+
+    hits = fake_qa.ask("How many wells did the county drill?", read=False).hits
+    strong = [dataclasses.replace(h, confidence="strong") for h in hits]
+    strong[0] = dataclasses.replace(strong[0], answers=True, span_start=0, span_end=3)
+    judged = only_read_strong(strong)
+    assert judged[0].confidence == "strong"
+    assert all(h.confidence == "possible" for h in judged[1:]), "never strong because the first one is"
+
+
+def test_a_reply_from_a_passage_that_is_only_possible_says_so_in_words(fake_qa):
+    import dataclasses
+
+    from qa.answer.compose import compose
+    from qa.answer.judge import THRESHOLDS
+    from qa.types import DOUBT
+
+    hits = fake_qa.ask("How many wells did the county drill?", read=False).hits
+    strong = [dataclasses.replace(hits[0], confidence="strong")]
+    possible = [dataclasses.replace(hits[0], confidence="possible")]
+    sure = compose("q?", "q?", strong, THRESHOLDS["hybrid"], mode="hybrid")
+    doubtful = compose("q?", "q?", possible, THRESHOLDS["hybrid"], mode="hybrid")
+    assert not sure.answer.startswith(DOUBT)
+    assert doubtful.answer.startswith(DOUBT) and doubtful.answer.endswith("[1]")
+
+
+class _ChoosingReader:
+    """Accepts everything; returns whichever of the offered typed candidates `pick` names, else offsets."""
+
+    name = "choosing"
+
+    def __init__(self, pick, offsets):
+        self.pick, self.offsets = pick, offsets
+
+    def verdicts(self, question, contexts):
+        return [0.9 for _ in contexts]
+
+    def span(self, question, context, choices=None):
+        if choices:
+            return choices[self.pick % len(choices)]
+        return self.offsets
+
+
+@settings(max_examples=60, deadline=None)
+@given(pick=st.integers(0, 5), offsets=st.tuples(st.integers(-5, 200), st.integers(-5, 200)),
+       question=st.sampled_from(["How many kilometres of roads were built?", "How many wells were drilled?",
+                                 "What did the province pay for?", "铺设了多少公里道路？"]))
+def test_a_typed_question_is_answered_with_one_of_its_candidates(pick, offsets, question):
+    from qa.answer import typed
+    from qa.types import Hit, Passage
+
+    text = "The county built 30 km of gravel roads and drilled 417 new wells. Road work was paid for by the province."
+    passage = Passage("d#1", "d", "T", None, 1, 0, len(text), text)
+    sent_end = text.index(".") + 1
+    hit = Hit(passage, 1.0, 1, text[:sent_end], 0, sent_end)
+    (reading,) = read(_ChoosingReader(pick, offsets), question, [hit])
+    want = typed.asked(question)
+    cands = typed.candidates(text[:sent_end], want, question)
+    if reading.span_start is not None:
+        assert 0 <= reading.span_start < reading.span_end <= len(text)
+        if cands:
+            quoted = text[reading.span_start:reading.span_end]
+            assert any(text[s:e] in quoted for s, e in cands), (quoted, cands)
+
+
+def test_the_real_reader_picks_a_typed_candidate_or_refuses(real_reader):
+    from qa.answer import typed
+
+    c = "The county built 30 km of gravel roads and 12 bridges, and planted 2,000 hectares of trees in 2014."
+    q = "How many kilometres of roads did the county build?"
+    choices = typed.candidates(c, typed.asked(q), q)
+    assert [c[s:e] for s, e in choices] == ["30 km"]
+    assert c[slice(*real_reader.span(q, c, choices))] == "30 km"
+    # a free answer is a verbatim slice of the passage too
+    s, e = real_reader.span("What did the county plant?", c)
+    assert 0 <= s < e <= len(c) and "trees" in c[s:e]

@@ -12,7 +12,7 @@ import re
 
 from qa.answer.judge import Thresholds
 from qa.search.lexical import numbers
-from qa.types import Answer, Hit
+from qa.types import DOUBT, Answer, Hit
 
 CONFLICT_MARGIN = 0.15  # a passage from another report this close to the best one answers the same question
 _YEAR = re.compile(r"^(19|20)\d\d$")
@@ -31,7 +31,8 @@ def compose(question: str, searched: str, hits: list[Hit], t: Thresholds, *, mod
         weak = tuple(dataclasses.replace(h, confidence="weak", span_start=None, span_end=None) for h in hits)
         return Answer(question, searched, None, True, weak, tuple(notices), mode)
     lead = f"{hits[0].span} — " if hits[0].span else ""
-    parts = [f"{lead}{hits[0].highlight} [1]"]
+    doubt = DOUBT if hits[0].confidence != "strong" else ""
+    parts = [f"{doubt}{lead}{hits[0].highlight} [1]"]
     if len(hits) > 1 and hits[1].confidence == "strong" and hits[0].score - hits[1].score <= t.second_margin:
         parts.append(f"{hits[1].highlight} [2]")
     return Answer(question, searched, " ".join(parts), False, tuple(hits), tuple(notices), mode)

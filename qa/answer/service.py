@@ -41,7 +41,7 @@ BACKENDS = ("local", "milvus")
 class ReportQA:
     """Ask questions about the reports in one index. Build with `ReportQA.open(...)`."""
 
-    RULES = judge.RULES
+    RULES = judge.DEFAULT_RULES
 
     def __init__(self, index: LoadedIndex, embedder: Embedder, *, thresholds: dict[str, Thresholds] | None = None,
                  build_report: BuildReport | None = None, xling: Embedder | None = None,
@@ -137,7 +137,7 @@ class ReportQA:
         hits = make_hits(self.retriever.records, candidates, t, disagreement="disagreement" in self.rules)
         verdict = judge.judge_before_reading(question, hits, mode=mode, missing=self.missing_terms(question),
                                              rules=self.rules)
-        readings, reader_state = self._read(question, searched, earlier, verdict, read)
+        readings, reader_state = self._read(question, verdict, read)
         st = self.reader.settings if readings is not None else None
         verdict = judge.judge_after_reading(verdict, readings, st.cutoff if st else 0.0, candidates, t, self.rules,
                                             sure=st.sure if st else None)
@@ -162,15 +162,16 @@ class ReportQA:
         key = f"{mode}-cross" if candidates and candidates[0].cross else mode
         return self.thresholds.get(key, self.thresholds[mode])
 
-    def _read(self, question: str, searched: str, earlier: list[str], verdict: judge.Verdict,
-              read: bool) -> tuple[list | None, str]:
+    def _read(self, question: str, verdict: judge.Verdict, read: bool) -> tuple[list | None, str]:
         """The reader's readings of the hits (None when not read) and its state for the answer ("off"
         without a reader or with `read=False`)."""
         if not read or self.reader is None:
             return None, "off"
-        if not judge.worth_reading(verdict, self.rules):
+        if not judge.worth_reading(verdict):
             return None, self.reader.state
-        readings = self.reader.read(_reader_question(question, searched, earlier), verdict.hits)
+        # the question as typed, also for a follow-up: its topic is in the passage retrieval found with it;
+        # with the earlier question before it the reader answered that one instead (docs/reader.md)
+        readings = self.reader.read(question, verdict.hits)
         return readings, self.reader.state
 
     def missing_terms(self, question: str) -> list[str]:
@@ -199,13 +200,6 @@ class ReportQA:
         records.prefetch(range(lo, hi))
         doc = records.passage(row).doc
         return [p for r in range(lo, hi) if (p := records.passage(r)).doc == doc]
-
-
-def _reader_question(question: str, searched: str, history: list[str]) -> str:
-    """What the reader is asked: the question, with the earlier one when it is a follow-up."""
-    if searched == question or not history:
-        return question
-    return f"{history[-1]} {question}"
 
 
 def _usable(history: list[str] | None) -> list[str]:

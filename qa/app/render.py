@@ -11,6 +11,8 @@ import html
 import re
 from collections.abc import Iterable
 
+from qa.types import DOUBT
+
 LABELS = {"strong": "strong match", "possible": "possible match", "weak": "weak match"}
 NOTHING_FOUND = "Nothing in the reports answers this question."
 
@@ -108,10 +110,13 @@ def reply_markdown(answer: dict) -> str:
                      "not as answers.")
     else:
         text, span = answer["answer"], answer.get("answer_span")
+        doubt = text.startswith(DOUBT)
+        text = text.removeprefix(DOUBT)
         if span and text.startswith(f"{span} — "):
-            lines.append(f"**{md_text(span)}** — {md_text(text[len(span) + 3:])}")
+            body = f"**{md_text(span)}** — {md_text(text[len(span) + 3:])}"
         else:
-            lines.append(md_text(text))
+            body = md_text(text)
+        lines.append(f"*{md_text(DOUBT.strip())}* {body}" if doubt else body)
     if answer.get("reader") == "loading":
         lines.append("*The reader is still loading: this answer was not checked by it yet.*")
     elif str(answer.get("reader", "")).startswith("unavailable"):

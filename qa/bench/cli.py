@@ -37,8 +37,9 @@ def add_parser(sub, common, embedders: Callable) -> None:
     p.add_argument("--lean", action="store_true",
                    help="with --scale-hybrid --backend milvus: time a lean replica (records read from Milvus) in its "
                         "own process, and its memory against the local index's")
-    p.add_argument("--reader-runtimes", default="llama.cpp,torch",
-                   help="reader runtimes to compare (default llama.cpp,torch; the reader part is skipped with --no-reader)")
+    p.add_argument("--reader-models", default="0.5b,1.5b",
+                   help="reader models to compare (default 0.5b,1.5b; one not installed is reported as such; the "
+                        "reader part is skipped with --no-reader)")
     p.set_defaults(handler=lambda args: run_bench(args, embedders))
 
 
@@ -91,7 +92,7 @@ def run_bench(args, embedders: Callable) -> int:
         from qa.bench.reader import reader_markdown, run_reader_bench
 
         qa = ReportQA.open(args.corpus, args.index, embedder, xling=xling or False)
-        result["reader"] = run_reader_bench(qa, args.corpus, args.index, args.reader_runtimes.split(","))
+        result["reader"] = run_reader_bench(qa, args.corpus, args.index, args.reader_models.split(","))
     print(json.dumps(result, indent=2) if args.json else "\n\n".join(
         ([targets_markdown(result["targets"])] if "targets" in result else []) + [to_markdown(result)]
         + ([reader_markdown(result["reader"])] if "reader" in result else [])))

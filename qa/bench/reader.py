@@ -1,12 +1,12 @@
-"""`python -m qa bench` (reader part): what the reader costs, per runtime, measured in one run.
+"""`python -m qa bench` (reader part): what the reader costs, per reader model, measured in one run.
 
 - load: from nothing to a reader that has read one passage (the GGUF parts joined and checked already);
 - per question: the reader's verdicts on the top passages and the span, on top of retrieval, over the
   shipped question set (p50 / p95);
 - batch: 100 questions through `python -m qa ask --json -` in a fresh process, wall clock from process
   start (model loads included).
-Runtimes: llama.cpp reading the GGUF file (default) and, when gguf + accelerate are installed, torch on
-the de-quantised copy — the two ways issue "Read before answering" asked to compare.
+Models: Qwen2.5-Coder 0.5B (default) and 1.5B (when `make reader-1.5b` installed it), both run by llama.cpp
+(xllamacpp) from their GGUF files.
 """
 
 from __future__ import annotations
@@ -39,18 +39,18 @@ def reader_latency(qa, slot, questions: list[dict]) -> dict:
     return {"retrieval": stats(retrieval), "reader": stats(reading)}
 
 
-def runtime_bench(qa, questions: list[dict], runtime: str) -> dict:
+def model_bench(qa, questions: list[dict], model: str) -> dict:
     from qa.answer.reader_runtime import ReaderSlot, load_reader
     from qa.errors import ReaderUnavailable
 
     t0 = time.perf_counter()
     try:
-        reader = load_reader(runtime=runtime)
+        reader = load_reader(model=model)
     except ReaderUnavailable as e:
-        return {"runtime": runtime, "error": str(e)}
+        return {"model": model, "error": str(e)}
     load_s = time.perf_counter() - t0
     slot = ReaderSlot(reader=reader)
-    return {"runtime": runtime, "load_s": load_s, **reader_latency(qa, slot, questions)}
+    return {"model": model, "load_s": load_s, **reader_latency(qa, slot, questions)}
 
 
 def batch_bench(corpus: Path, index: Path, questions: list[dict], n: int = 100) -> dict:
@@ -69,21 +69,21 @@ def batch_bench(corpus: Path, index: Path, questions: list[dict], n: int = 100) 
             "read": sum(a.get("reader") == "on" for a in answers), "returncode": proc.returncode}
 
 
-def run_reader_bench(qa, corpus: Path, index: Path, runtimes: list[str], limit: int = 20) -> dict:
+def run_reader_bench(qa, corpus: Path, index: Path, models: list[str], limit: int = 20) -> dict:
     questions = _questions(corpus)[:limit]
-    out = {"runtimes": [runtime_bench(qa, questions, r) for r in runtimes]}
+    out = {"models": [model_bench(qa, questions, m) for m in models]}
     out["batch"] = batch_bench(corpus, index, _questions(corpus))
     return out
 
 
 def reader_markdown(r: dict) -> str:
-    lines = ["| reader runtime | load (s) | passages on screen p50 (ms) | reader verdict + span p50 (ms) | p95 (ms) |",
+    lines = ["| reader model (llama.cpp) | load (s) | passages on screen p50 (ms) | reader verdict + span p50 (ms) | p95 (ms) |",
              "|---|---:|---:|---:|---:|"]
-    for x in r["runtimes"]:
+    for x in r["models"]:
         if "error" in x:
-            lines.append(f"| {x['runtime']} | not available: {x['error']} | | | |")
+            lines.append(f"| {x['model']} | not available: {x['error']} | | | |")
             continue
-        lines.append(f"| {x['runtime']} | {x['load_s']:.1f} | {x['retrieval']['p50_ms']:.0f} | "
+        lines.append(f"| {x['model']} | {x['load_s']:.1f} | {x['retrieval']['p50_ms']:.0f} | "
                      f"{x['reader']['p50_ms']:.0f} | {x['reader']['p95_ms']:.0f} |")
     b = r["batch"]
     lines += ["", f"{b['questions']} questions through `python -m qa ask --json -` (fresh process, models loaded "
