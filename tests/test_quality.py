@@ -17,6 +17,7 @@ QUESTIONS = ROOT / "corpus" / "xpcc-poverty-alleviation-2011.questions.jsonl"
 HOLDOUT = ROOT / "tests" / "data" / "holdout.questions.jsonl"
 UNSEEN = ROOT / "tests" / "data" / "unseen.questions.jsonl"
 NEARMISS = ROOT / "tests" / "data" / "nearmiss.questions.jsonl"
+REPLY = ROOT / "tests" / "data" / "reply.questions.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -41,23 +42,26 @@ def test_hybrid_quality_floors(report):
     assert follow_ups["Hit@1"] >= 0.90
 
 
-@pytest.mark.parametrize("path, floors", [
-    (HOLDOUT, {"Hit@1 English": 0.93, "Hit@1 Chinese": 0.70, "answer in highlight": 0.75, "abstention recall": 0.55}),
-    (UNSEEN, {"Hit@1 English": 0.92, "Hit@1 Chinese": 0.65, "answer in highlight": 0.75, "abstention recall": 0.15}),
-], ids=["held-out", "unseen"])
-def test_hybrid_quality_floors_on_questions_never_tuned_on(seed_qa, path, floors):
+# Measured 2026-12-07 with the typed answer check (docs/reader.md): abstention recall 0.75 / 0.50 / 0.80,
+# answerable abstained 0.014 / 0.062 / 0.000 (held-out / unseen / reply). The floors sit a little under.
+@pytest.mark.parametrize("path, floors, most_refused", [
+    (HOLDOUT, {"Hit@1 English": 0.93, "Hit@1 Chinese": 0.70, "answer in highlight": 0.75, "abstention recall": 0.70}, 0.05),
+    (UNSEEN, {"Hit@1 English": 0.92, "Hit@1 Chinese": 0.65, "answer in highlight": 0.75, "abstention recall": 0.45}, 0.07),
+    (REPLY, {"Hit@1 English": 0.93, "Hit@1 Chinese": 0.85, "answer in highlight": 0.82, "abstention recall": 0.75}, 0.03),
+], ids=["held-out", "unseen", "reply"])
+def test_hybrid_quality_floors_on_questions_never_tuned_on(seed_qa, path, floors, most_refused):
     # Question sets written blind from the passages after the settings were chosen: the figures unseen
-    # questions get (README, "Quality"); the unseen set is only ever measured in aggregate.
+    # questions get (README, "Quality"); the unseen and reply sets are only ever measured in aggregate.
     s = evaluate(seed_qa, load_questions(path), ["hybrid"]).summary("hybrid")
     for metric, floor in floors.items():
         assert s[metric] >= floor, metric
-    assert s["abstained (answerable)"] <= 0.05
+    assert s["abstained (answerable)"] <= most_refused
 
 
-# Measured (docs/reader.md; worked examples in the prompt, cut-off 0.3, strong from 0.7): on these two sets
-# pooled, answer in span 35/89, answerable refused 6/89, abstention recall unchanged at 8/41. The floors sit
-# a little under.
-READER_FLOORS = {"answer in span": 0.35, "Hit@1 English": 0.9}
+# Measured 2026-12-07 (docs/reader.md; typed candidates, grammar-constrained spans, 0.5B model): on these two
+# sets pooled, answer in span 51/89 at a median of 3 words, answerable refused 7/89 (the typed check, with or
+# without the reader). The floors sit a little under.
+READER_FLOORS = {"answer in span": 0.50, "Hit@1 English": 0.9}
 READER_MAX_WRONGLY_ABSTAINED = 0.10
 
 
@@ -80,8 +84,9 @@ def test_reader_quality_floors_on_the_blind_sets(reader_qa):
     for metric, floor in READER_FLOORS.items():
         assert with_reader[metric] >= floor, (metric, with_reader[metric])
     assert with_reader["abstained (answerable)"] <= READER_MAX_WRONGLY_ABSTAINED
-    assert with_reader["span words (median)"] <= 15
+    assert with_reader["span words (median)"] <= 8
     assert with_reader["abstention recall"] >= without["abstention recall"]  # it never answers what was refused
+    assert with_reader["abstained (answerable)"] <= without["abstained (answerable)"]  # nor refuses a good answer
     assert with_reader["Hit@1 English"] == without["Hit@1 English"]  # it reads, it does not re-rank
 
 

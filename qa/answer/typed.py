@@ -175,6 +175,7 @@ def asked(question: str) -> Asked | None:
     return None
 
 
+@lru_cache(maxsize=65536)  # the same passages' words recur from question to question
 def _stems(text: str) -> frozenset[str]:
     from qa.search.lexical import tokenize
 
@@ -187,6 +188,7 @@ _SAME = ("team group unit squad", "farm regiment", "household family", "enterpri
          "expert specialist", "worker employee staff labourer laborer", "time session")
 
 
+@lru_cache(maxsize=4096)
 def _noun_stems(noun: str) -> frozenset[str]:
     """The stems of a counted noun with those of the words the same group lists."""
     stems = _stems(noun)
@@ -247,7 +249,12 @@ def candidates(sentence: str, want: Asked | None, question: str = "") -> list[tu
     return sorted(set(out))
 
 
-def _spans(sentence: str, want: Asked) -> list[tuple[int, int]]:
+@lru_cache(maxsize=16384)  # a passage is checked for several questions, and by the judge and the reader
+def _spans(sentence: str, want: Asked) -> tuple[tuple[int, int], ...]:
+    return tuple(_find(sentence, want))
+
+
+def _find(sentence: str, want: Asked) -> list[tuple[int, int]]:
     kind = want.kind
     if kind in _UNIT_AFTER:
         found = [m.span() for m in _UNIT_AFTER[kind].finditer(sentence)]
