@@ -92,8 +92,8 @@ def embedders(args):
 
 
 def reader_slot(args):
-    """The reader, loaded now (first run: joined, checked and converted, about 2 minutes), or None with
-    --no-reader. A missing model or a checksum mismatch is reported and the answers go on without it."""
+    """The reader (first run: its parts joined and checked, a few seconds), or None with --no-reader. A
+    missing model or a checksum mismatch is reported and the answers go on without it."""
     if not getattr(args, "reader", False):
         return None
     from qa.answer.reader_runtime import ReaderSlot
@@ -103,11 +103,14 @@ def reader_slot(args):
     from qa.answer.reader_runtime import load_reader
 
     model = getattr(args, "reader_model", None)
-    slot = ReaderSlot(loader=lambda: load_reader(model=model)).load()
-    if slot.state != "on":
-        print(f"warning: the reader is off ({slot.state.removeprefix('unavailable: ')}); answering without it",
-              file=sys.stderr)
-    return slot
+
+    def said(state: str) -> None:
+        if state != "on":
+            print(f"warning: the reader is off ({state.removeprefix('unavailable: ')}); answering without it",
+                  file=sys.stderr)
+
+    # loaded in the background while the index and the embedding models load, and waited for at the first read
+    return ReaderSlot(loader=lambda: load_reader(model=model), wait=True, when_loaded=said).start()
 
 
 def backend_options(args) -> dict:

@@ -329,3 +329,24 @@ def test_the_real_reader_picks_a_typed_candidate_or_refuses(real_reader):
     # a free answer is a verbatim slice of the passage too
     s, e = real_reader.span("What did the county plant?", c)
     assert 0 <= s < e <= len(c) and "trees" in c[s:e]
+
+
+def test_the_prompt_cache_restored_from_disk_reads_as_the_evaluated_prompt(tmp_path):
+    """The prompt prefix's KV cache is saved beside the model at the first load and restored at the next
+    (3 ms instead of seconds): the restored reader must give the same verdicts and spans."""
+    from qa.answer.reader_model import gguf_path
+    from qa.answer.reader_runtime import LlamaReader
+
+    (tmp_path / "model.gguf").symlink_to(gguf_path())
+    c = "The county built 30 km of gravel roads and 12 bridges, and planted 2,000 hectares of trees in 2014."
+    questions = ["How many bridges did the county build?", "Who paid for the roads?"]
+    first = LlamaReader(tmp_path / "model.gguf")
+    saved = list(tmp_path.glob("prefix-*.bin"))
+    assert len(saved) == 1 and saved[0].stat().st_size > 0
+    before = [(first.verdicts(q, [c]), first.span(q, c)) for q in questions]
+    del first
+    again = LlamaReader(tmp_path / "model.gguf")
+    after = [(again.verdicts(q, [c]), again.span(q, c)) for q in questions]
+    assert [s for _, s in after] == [s for _, s in before]
+    for (v1, _), (v2, _) in zip(before, after):
+        assert abs(v1[0] - v2[0]) < 1e-3
