@@ -126,6 +126,13 @@ def test_sources_lists_documents_sections_and_paragraphs_escaped():
     assert not RAW_TAG.search(html) and "<i>" not in html
     assert "T &lt;i&gt;" in html and "(before the first section)" in html
     assert html.count('class="qa-src-section"') == 2 and "¶3" in html
+    assert "doc.txt · 3 paragraphs" in html
+
+
+def test_one_paragraph_is_not_plural():
+    docs = [{"id": "doc", "path": "one.txt", "title": "T", "passages": 1, "dropped": ()}]
+    html = sources_html(docs, [passage("Only text.", pid="d#0", section=None, paragraph=1).to_dict()])
+    assert "one.txt · 1 paragraph<" in html and "1 paragraphs" not in html
 
 
 def test_append_judgment_writes_one_json_line_each(tmp_path):
