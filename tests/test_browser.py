@@ -199,7 +199,7 @@ def test_upload_a_pdf_then_ask_about_it_with_page_citation(page, app_server, tmp
     expect(page.locator("#upload-status")).to_contain_text("You can ask about it now")
     expect(page.locator("#upload-status")).to_contain_text("reused")  # incremental: old units not re-embedded
     assert (app_server.corpus / "lakeside gadget works 2015.pdf").is_file()
-    expect(page.locator("#status")).to_contain_text("Ready: 3 report(s)")
+    expect(page.locator("#status")).to_contain_text("Ready: 3 reports")
 
     ask(page, "How many solar lanterns did the Lakeside Gadget Works produce?")
     expect(page.locator("#chat")).to_contain_text("7,450 solar lanterns")

@@ -126,9 +126,9 @@ def reply_markdown(answer: dict) -> str:
     return "\n\n".join(lines + (["\n".join(sources)] if sources else []))
 
 
-def _count(n: int, noun: str) -> str:
+def count(n: int, noun: str) -> str:
     """"1 paragraph", "2 paragraphs"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def report_choices(documents: list[dict], passages: list[dict]) -> list[tuple[str, str]]:
@@ -193,7 +193,7 @@ def sources_html(documents: list[dict], passages: list[dict]) -> str:
             + "</details>"
             for name, ps in sections)
         parts.append(f'<details class="qa-src-doc"><summary><b>{esc(d["title"])}</b> '
-                     f'<span class="qa-label">{esc(d["path"])} · {_count(int(d["passages"]), "paragraph")}</span>'
+                     f'<span class="qa-label">{esc(d["path"])} · {count(int(d["passages"]), "paragraph")}</span>'
                      f"</summary>{body}</details>")
     return '<div class="qa-sources">' + ("".join(parts) or "<p>No documents.</p>") + "</div>"
 

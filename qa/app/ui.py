@@ -21,6 +21,7 @@ from qa.app.judgments import append_judgment
 from qa.app.render import (
     cards_html,
     conversation_markdown,
+    count,
     error_markdown,
     md_text,
     reply_markdown,
@@ -185,7 +186,7 @@ class _Handlers:
         qa_ = holder.get()
         report = qa_.build_report
         built = f" Index rebuilt at start ({md_text(report.reason)}) in {report.seconds:.0f} s." if report else ""
-        ready = f"Ready: {len(qa_.index.documents)} report(s), {len(qa_.passages):,} paragraphs.{built}"
+        ready = f"Ready: {count(len(qa_.index.documents), 'report')}, {count(len(qa_.passages), 'paragraph')}.{built}"
         choices, sources_ = _filter_updates(qa_)
         yield f"{ready} {reader_status(qa_.reader)}", sources_, choices
         if qa_.reader is not None and not qa_.reader.wait(0):
@@ -206,7 +207,7 @@ class _Handlers:
         if not changed:
             return upload_markdown(lines), None, gr.update(), gr.update(), gr.update()
         qa_ = self.holder.get()
-        status = f"Ready: {len(qa_.index.documents)} report(s), {len(qa_.passages):,} paragraphs."
+        status = f"Ready: {count(len(qa_.index.documents), 'report')}, {count(len(qa_.passages), 'paragraph')}."
         return (upload_markdown(lines), None, *_filter_updates(qa_), status)
 
 
