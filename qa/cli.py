@@ -96,11 +96,10 @@ def reader_slot(args):
     missing model or a checksum mismatch is reported and the answers go on without it."""
     if not getattr(args, "reader", False):
         return None
-    from qa.answer.reader_runtime import ReaderSlot
+    from qa.answer.reader_runtime import ReaderSlot, load_reader
 
     if not args.quiet:
         print("Loading the reader model…", file=sys.stderr)
-    from qa.answer.reader_runtime import load_reader
 
     model = getattr(args, "reader_model", None)
 

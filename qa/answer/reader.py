@@ -117,11 +117,11 @@ def context_of(hit: Hit, neighbours: int = 1, whole: bool = False) -> Context:
 
 
 def read(reader: Reader, question: str, hits: list[Hit], *, top: int = 1, cutoff: float = 0.3,
-         neighbours: int = 0, whole: bool = False, counted: bool = True, asked: str | None = None) -> list[Reading | None]:
+         neighbours: int = 0, whole: bool = False, counted: bool = True) -> list[Reading | None]:
     """Readings for the first `top` hits (None for the rest: not read). A span is looked for only in
-    the first hit the reader accepts (score ≥ `cutoff`): that is the passage the answer quotes. Where
-    `asked` (the question as typed; default `question`) wants a typed answer and the context holds
-    items of that kind, the span is the reader's choice among them (qa/answer/typed.py)."""
+    the first hit the reader accepts (score ≥ `cutoff`): that is the passage the answer quotes. Where the
+    question wants a typed answer and the context holds items of that kind, the span is the reader's
+    choice among them (qa/answer/typed.py)."""
     out: list[Reading | None] = [None] * len(hits)
     chosen = hits[:top]
     if not chosen:
@@ -136,8 +136,8 @@ def read(reader: Reader, question: str, hits: list[Hit], *, top: int = 1, cutoff
     if best is not None:
         t1 = time.perf_counter()
         text = contexts[best].text
-        want = typed.asked(asked or question)
-        choices = typed.candidates(text, want, asked or question)
+        want = typed.asked(question)
+        choices = typed.candidates(text, want, question)
         # a typed question whose context holds no item of its kind gets no span: nothing there answers it
         found = reader.span(question, text, choices) if choices or want is None else None
         if found is not None and _inside(found, text):

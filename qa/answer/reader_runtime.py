@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 import secrets
 import threading
@@ -110,7 +111,7 @@ class LlamaReader:
         for c in contexts:
             choice = self._complete(self.prompt(question, c), n_predict=1, n_probs=20)
             top = choice["logprobs"]["content"][0]["top_logprobs"]
-            p_not = sum(2.718281828459045 ** t["logprob"] for t in top if _starts_not_found(t["token"]))
+            p_not = sum(math.exp(t["logprob"]) for t in top if _starts_not_found(t["token"]))
             out.append(max(0.0, min(1.0, 1.0 - p_not)))
         return out
 
@@ -225,9 +226,8 @@ class ReaderSlot:
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
 
-    def read(self, question: str, hits: list[Hit], asked: str | None = None) -> list[Reading | None] | None:
-        """Readings of the top hits, or None while the reader is not (yet) there. `asked`: the question as
-        typed, when `question` has an earlier one folded in (its answer type is the one wanted)."""
+    def read(self, question: str, hits: list[Hit]) -> list[Reading | None] | None:
+        """Readings of the top hits, or None while the reader is not (yet) there."""
         if self._wait:
             self._done.wait()
         if self._reader is None:
@@ -235,4 +235,4 @@ class ReaderSlot:
         st = self.settings
         with self._lock:
             return read(self._reader, question, hits, top=st.top, cutoff=st.cutoff, neighbours=st.neighbours,
-                        whole=st.whole, asked=asked)
+                        whole=st.whole)
