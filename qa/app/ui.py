@@ -309,8 +309,8 @@ def build_ui(qa, *, examples: list[str] | tuple[str, ...] = (), judgments_path: 
     uploads = uploads and writable
     page = _Page()
     with gr.Blocks(title=title) as demo:
-        gr.Markdown(f"## {md_text(title)}\nAsk about the reports. Every answer is a sentence quoted from "
-                    "a report, with numbered citations you can open.")
+        gr.Markdown(f"## {md_text(title)}\nAsk about the reports. Every answer is quoted from a report: "
+                    "a short answer, then its sentence, with numbered citations you can open.")
         page.status = gr.Markdown("Opening the reports…", elem_id="status")
         _tools_panel(page, uploads)
         page.asked = gr.State([])
