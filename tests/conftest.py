@@ -28,6 +28,14 @@ def real_embedder():
 
 
 @pytest.fixture(scope="session")
+def seed_corpus(tmp_path_factory) -> Path:
+    """A folder holding only the bundled report: what a user uploaded into corpus/ stays out of the tests."""
+    folder = tmp_path_factory.mktemp("seed-corpus")
+    shutil.copy(SEED, folder / SEED.name)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def seed_qa(real_embedder, tmp_path_factory):
     """ReportQA over the bundled report with the real model and real FAISS (index in a temp folder)."""
     from qa.answer.service import ReportQA

@@ -29,8 +29,8 @@ SEED_TITLE = "Poverty Alleviation and Development in Xinjiang Production and Con
 
 
 @pytest.fixture(scope="module")
-def seed_doc():
-    corpus = load_corpus(SEED.parent)
+def seed_doc(seed_corpus):
+    corpus = load_corpus(seed_corpus)
     return next(d for d in corpus.documents if d.id == SEED_ID)
 
 
@@ -63,8 +63,8 @@ def test_seed_year_and_no_pages(seed_doc):
     assert {p.page for p in seed_doc.passages} == {None}
 
 
-def test_seed_ids_are_stable_and_known(seed_doc):
-    again = load_corpus(SEED.parent).documents[0]
+def test_seed_ids_are_stable_and_known(seed_doc, seed_corpus):
+    again = load_corpus(seed_corpus).documents[0]
     assert [p.id for p in again.passages] == [p.id for p in seed_doc.passages]
     assert seed_doc.passages[0].id == "xpcc-poverty-alleviation-2011#510f1b533f"
     assert seed_doc.passages[2].id == "xpcc-poverty-alleviation-2011#0388e254f0"

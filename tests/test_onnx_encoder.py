@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, SEED
+from tests.conftest import ROOT
 
 QUESTIONS = ["What poverty line did the Corps set?", "兵团设定的贫困线是多少？", "   padded question   ",
              "How were the anti-poverty funds managed? " * 60]  # the last one is cut at 256 word pieces
@@ -39,11 +39,11 @@ def torch_embedder():
     return e
 
 
-def test_onnx_vectors_match_sentence_transformers_on_every_unit(onnx_embedder, torch_embedder):
+def test_onnx_vectors_match_sentence_transformers_on_every_unit(onnx_embedder, torch_embedder, seed_corpus):
     from qa.ingest.corpus import load_corpus
     from qa.ingest.units import build_units, embedding_text
 
-    passages = load_corpus(SEED.parent).passages
+    passages = load_corpus(seed_corpus).passages
     units = build_units(passages, onnx_embedder.max_words)
     texts = [embedding_text(passages[u.passage], u) for u in units]
     assert len(texts) == 76

@@ -113,10 +113,10 @@ def test_shipped_set_size_and_types():
 
 
 @pytest.mark.parametrize("path", [SHIPPED, HOLDOUT, UNSEEN], ids=["shipped", "held-out", "unseen"])
-def test_question_sets_match_the_current_ingest(path):
+def test_question_sets_match_the_current_ingest(path, seed_corpus):
     """Every relevant id exists, and every answer lies inside one sentence of its relevant passage
     (the highlight is a sentence, so an answer across a sentence boundary could never be shown)."""
-    passages = {p.id: p for p in load_corpus(ROOT / "corpus").passages}
+    passages = {p.id: p for p in load_corpus(seed_corpus).passages}
     qs = load_questions(path)
     assert check_against_passages(qs, passages.values()) == []
     for q in qs:
