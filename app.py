@@ -155,7 +155,6 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("httpx", "faiss", "faiss.loader", "sentence_transformers", "bm25s", "jieba"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from qa.app.judgments import PROJECT_ROOT, JudgmentPathRefused, check_path
-    from qa.app.render import CSS
     from qa.ingest.uploads import MAX_UPLOAD_BYTES
 
     try:
@@ -167,10 +166,13 @@ def main(argv: list[str] | None = None) -> int:
 
     holder = QAHolder(lambda report: open_report_qa(args, report)).start()  # before gradio's import, to overlap it
     demo, holder = build_app(args, holder)
+    from qa.app.ui import page_assets
+
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=256)
-    demo.launch(server_name=args.host, server_port=args.port, auth=auth, css=CSS, footer_links=["api"],
-                show_error=True, max_file_size=MAX_UPLOAD_BYTES, prevent_thread_lock=True)
+    demo.launch(server_name=args.host, server_port=args.port, auth=auth, footer_links=["api"],
+                show_error=True, max_file_size=MAX_UPLOAD_BYTES, prevent_thread_lock=True,
+                **page_assets())
     warm_other_script(holder, after=holder.answered)  # once the server is up and has answered, or after 5 s
     if args.replica:
         from qa.app.state import follow_builds

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_for_reader
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
@@ -74,9 +76,6 @@ def test_question_enter_answer_card_highlight_and_follow_up(page, tmp_path):
     summary.click()
     expect(mark).to_be_visible()
     expect(mark).to_contain_text("3500")
-    page.screenshot(path=str(tmp_path / "answer.png"))
-    if os.environ.get("QA_SCREENSHOT"):  # `QA_SCREENSHOT=docs/screenshot.png pytest …` refreshes the README's
-        shutil.copy(tmp_path / "answer.png", os.environ["QA_SCREENSHOT"])
     first.locator("details.qa-context summary").click()  # open in context: the neighbouring paragraphs
     expect(first.locator(".qa-ctx").first).to_be_visible()
     expect(first.locator(".qa-ctx").first).to_contain_text("¶2")
@@ -85,6 +84,57 @@ def test_question_enter_answer_card_highlight_and_follow_up(page, tmp_path):
     expect(chat).to_contain_text("Searched for:")
     expect(page.locator("#citations details.qa-card > summary").first).to_contain_text("Poverty line")
     assert page.dialogs == []
+
+
+FOLLOW_UP = "And how many people fell below it?"
+TITLE = "Poverty Alleviation and Development in Xinjiang"
+_GEOMETRY = """() => {
+  const chat = document.querySelector("#chat"), wrap = chat.querySelector(".bubble-wrap");
+  const bots = chat.querySelectorAll(".message-row.bot-row"), bot = bots[bots.length - 1];
+  const r = (el) => el.getBoundingClientRect().toJSON();
+  return {bot: r(bot), wrap: r(wrap), chat: r(chat), cards: r(document.querySelector("#citations")),
+          input: r(document.querySelector("#question textarea")), text: bot.innerText,
+          width: document.documentElement.scrollWidth, view: [innerWidth, innerHeight]};
+}"""
+
+
+@pytest.mark.parametrize("width,height", [(1280, 900), (390, 844)], ids=["desktop", "phone"])
+def test_the_newest_reply_opens_at_its_first_line_short_and_without_sideways_scrolling(browser, app_server,
+                                                                                       width, height, tmp_path):
+    """After a question and its follow-up, the follow-up's reply shows its first line inside the chat
+    and the window; the bubble holds no citation list (the report's title at most once); on a phone the
+    chat comes first, the cards below it, the input in view, and nothing scrolls sideways.
+    `QA_SCREENSHOTS=docs pytest -k first_line` refreshes docs/screenshot.png and docs/screenshot-phone.png."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": width, "height": height}, is_mobile=width < 500,
+                                  has_touch=width < 500)
+    page = context.new_page()
+    page.goto(app_server.url)
+    expect(page.locator("#status")).to_contain_text("Ready", timeout=WAIT)
+    wait_for_reader(app_server)
+    ask(page, POVERTY_Q)
+    ask(page, FOLLOW_UP)
+    expect(page.locator("#chat .bot-row").last).to_contain_text("Searched for:")
+    page.wait_for_timeout(300)  # the scroll runs on the next animation frame
+    g = page.evaluate(_GEOMETRY)
+    line = 24  # px: one line of the reply
+    assert g["wrap"]["top"] - 1 <= g["bot"]["top"] and g["bot"]["top"] + line <= g["wrap"]["bottom"], g
+    assert 0 <= g["bot"]["top"] and g["bot"]["top"] + line <= g["view"][1], g  # and in the window
+    assert g["text"].count(TITLE) <= 1 and "Sources:" in g["text"] and "¶3" in g["text"], g["text"]
+    assert "possible match" not in g["text"] and "strong match" not in g["text"]
+    assert g["width"] <= g["view"][0], g  # no sideways scrolling
+    if width < 500:
+        assert g["cards"]["top"] >= g["chat"]["bottom"], g  # the chat first, the cards below
+        assert 0 <= g["input"]["top"] and g["input"]["bottom"] <= g["view"][1], g  # the input in view
+    else:
+        assert g["cards"]["left"] >= g["chat"]["right"], g  # side by side
+    shot = tmp_path / f"{width}.png"
+    page.screenshot(path=str(shot))
+    if os.environ.get("QA_SCREENSHOTS"):  # refresh the pictures in docs/ from a real run
+        shutil.copy(shot, Path(os.environ["QA_SCREENSHOTS"]) / ("screenshot.png" if width > 500
+                                                                else "screenshot-phone.png"))
+    context.close()
 
 
 def test_example_download_and_clear(page):
@@ -143,7 +193,9 @@ def test_judgment_click_appends_a_line(page, app_server):
     ask(page, POVERTY_Q)
     passage_id = page.locator("#citations details.qa-card").first.get_attribute("data-passage")
     page.locator("#judge-1").click()
-    expect(page.locator("#judge-status")).to_contain_text("saved: [1] answered it")
+    expect(page.locator("#judge-status")).to_have_text("Thank you, saved: [1] answered it.")
+    page.locator("#judge-1").click()  # a second click saves nothing more, and says so
+    expect(page.locator("#judge-status")).to_have_text("Already saved: [1] answered it.")
     lines = app_server.judgments.read_text(encoding="utf-8").splitlines()
     assert len(lines) == len(before) + 1
     record = json.loads(lines[-1])
@@ -151,9 +203,12 @@ def test_judgment_click_appends_a_line(page, app_server):
     assert record["relevant"] == [passage_id] and record["answerable"] is True
     assert "3500" in record["answer"] and record["type"] == "user" and record["id"].startswith("user-")
 
-    page.locator("#judge-none").click()
-    expect(page.locator("#judge-status")).to_contain_text("none of the passages answered it")
-    record = json.loads(app_server.judgments.read_text(encoding="utf-8").splitlines()[-1])
+    page.locator("#judge-none").dblclick()  # a double click: one line
+    page.locator("#judge-none").click()  # answered in click order: once this says so, all were handled
+    expect(page.locator("#judge-status")).to_have_text("Already saved: none of the passages answered it.")
+    lines = app_server.judgments.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(before) + 2
+    record = json.loads(lines[-1])
     assert record["relevant"] == [] and record["answerable"] is False and record["answer"] == ""
 
 
@@ -200,6 +255,7 @@ def test_upload_a_pdf_then_ask_about_it_with_page_citation(page, app_server, tmp
     expect(page.locator("#upload-status")).to_contain_text("reused")  # incremental: old units not re-embedded
     assert (app_server.corpus / "lakeside gadget works 2015.pdf").is_file()
     expect(page.locator("#status")).to_contain_text("Ready: 3 reports")
+    expect(page.locator("#status")).to_contain_text("Added lakeside gadget works 2015.pdf at ")
 
     ask(page, "How many solar lanterns did the Lakeside Gadget Works produce?")
     expect(page.locator("#chat")).to_contain_text("7,450 solar lanterns")
@@ -214,6 +270,10 @@ def test_upload_a_pdf_then_ask_about_it_with_page_citation(page, app_server, tmp
     box.fill(POVERTY_Q)
     box.press("Enter")
     expect(page.locator("#chat")).to_contain_text("Cannot search this question: no report from 2030")
+    # the passages panel no longer shows the previous question's cards
+    expect(page.locator("#citations")).to_contain_text("No passages for: " + POVERTY_Q)
+    expect(page.locator("#citations details.qa-card")).to_have_count(0)
+    expect(page.locator("#judge-1")).to_be_hidden()
     page.locator("#year-filter textarea, #year-filter input").first.fill("2015")
     ask(page, "What did the works produce?")
     cards = page.locator("#citations details.qa-card > summary")
@@ -221,6 +281,9 @@ def test_upload_a_pdf_then_ask_about_it_with_page_citation(page, app_server, tmp
     for i in range(cards.count()):
         expect(cards.nth(i)).to_contain_text("Lakeside Gadget Works")
     assert page.dialogs == []
+    page.reload()  # the status line still says what happened last: the upload, not a rebuild at start
+    expect(page.locator("#status")).to_contain_text("Added lakeside gadget works 2015.pdf at ", timeout=WAIT)
+    expect(page.locator("#status")).not_to_contain_text("rebuilt at start")
 
 
 def test_rejected_uploads_get_clear_messages_and_the_app_keeps_serving(page, app_server, tmp_path):
@@ -245,7 +308,7 @@ def test_rejected_uploads_get_clear_messages_and_the_app_keeps_serving(page, app
     expect(page.locator("#chat")).to_contain_text("3500 Yuan")
 
 
-def test_evaluation_tab_runs_and_shows_the_table_and_chart(page):
+def test_evaluation_tab_runs_and_shows_the_table_and_chart(page, app_server):
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Evaluation").click()
@@ -255,12 +318,13 @@ def test_evaluation_tab_runs_and_shows_the_table_and_chart(page):
     expect(table).to_contain_text("Hit@1", timeout=WAIT)
     expect(table).to_contain_text("hybrid")
     expect(page.locator("#eval-chart img")).to_be_visible(timeout=WAIT)
+    expect(page.locator("#eval-chart label")).to_be_hidden()  # no label laid over the chart's titles
+    expect(table).to_contain_text("from corpus/seed.questions.jsonl")
+    assert str(app_server.corpus) not in page.locator("#eval-table").inner_text()  # no server path shown
 
 
 def test_the_reader_joins_and_the_card_marks_the_span_inside_the_sentence(page, app_server):
     from playwright.sync_api import expect
-
-    from tests.conftest import wait_for_reader
 
     wait_for_reader(app_server)
     expect(page.locator("#status")).to_contain_text("Reader: on", timeout=WAIT)

@@ -138,6 +138,29 @@ def test_evaluate_every_mode_end_to_end(small, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_the_chart_legend_covers_no_title_line_or_bar(small):
+    """Drawn at the size the app shows it: the one legend lies below both charts, apart from their
+    titles, axes and tick labels (inside the right chart it covered the "unanswerable" bars)."""
+    import matplotlib.pyplot as plt
+
+    from qa.eval.render import figure
+
+    qa, qfile = small
+    fig = figure(evaluate(qa, load_questions(qfile), list(MODES), k=5))
+    fig.set_dpi(110)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert len(fig.legends) == 1 and all(ax.get_legend() is None for ax in fig.axes)
+    legend = fig.legends[0].get_window_extent(renderer)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == list(MODES)
+    left, right = (ax.get_tightbbox(renderer) for ax in fig.axes)
+    assert not legend.overlaps(left) and not legend.overlaps(right)
+    assert not left.overlaps(right)
+    width, height = fig.get_size_inches() * fig.dpi
+    assert 0 <= legend.x0 and legend.x1 <= width and 0 <= legend.y0  # inside the picture
+    plt.close(fig)
+
+
 def test_cli_eval_end_to_end(small, tmp_path, monkeypatch, capsys):
     import qa.index.onnx_encoder
     from qa.cli import main

@@ -91,7 +91,9 @@ def test_reply_shows_searched_for_notices_and_sources():
     reply = reply_markdown(a)
     assert reply.startswith("*Searched for:* And it? \\(poverty line\\)")
     assert "The poverty line was 3500 Yuan. \\[1\\]" in reply
-    assert "- \\[1\\] Report &lt;b&gt;2011&lt;/b&gt; › Poverty line ¶3 (strong match)" in reply
+    # one line of sources; the report's title and the labels are in the cards, not repeated in the bubble
+    assert reply.endswith("*Sources:* \\[1\\] Poverty line ¶3")
+    assert "Report" not in reply and "match" not in reply
     same = reply_markdown(answer_json(text, 0, len(text)))
     assert "Searched for" not in same
 
@@ -100,6 +102,58 @@ def test_reply_for_an_abstention_says_so_plainly():
     reply = reply_markdown(answer_json("Unrelated text.", 0, 9, abstained=True))
     assert NOTHING_FOUND in reply and "weak match" in reply
     assert "*Note:* a notice" in reply
+    assert "Sources" not in reply  # nothing is cited as an answer
+
+
+def test_a_doubtful_reply_says_so_in_words_before_the_quote():
+    from qa.types import DOUBT
+
+    text = "The Corps trained 120 teachers in 2011."
+    a = answer_json(text, 0, len(text))
+    a = {**a, "answer": f"{DOUBT}120 teachers — {text} [1]", "answer_span": "120 teachers"}
+    reply = reply_markdown(a)
+    assert reply.startswith("*The closest passage may answer this:* **120 teachers** — The Corps")
+
+
+LONG = ("According to the new national poverty line set by the central work conference on poverty alleviation, "
+        "to achieve the synchronous development with the country, explore the establishment of a new mechanism "
+        "to support poor farms and impoverished rural households, determine the targets and scale of the poor, "
+        "after careful study and demonstration, the Corps determined the poverty line of 3500 Yuan of per capita "
+        "net income of rural families, and the number of poverty-stricken people in the Corps was 246,600.")
+
+
+@pytest.mark.parametrize("span,shown", [
+    ("246,600", "…and the number of poverty-stricken people in the Corps was 246,600."),
+    ("3500 Yuan", "…the Corps determined the poverty line of 3500 Yuan of per capita net income of rural families…"),
+    ("central work conference", "According to the new national poverty line set by the central work conference "
+                                "on poverty alleviation…"),
+])
+def test_a_long_sentence_is_cut_to_the_clause_around_the_answer(span, shown):
+    from qa.app.render import around
+
+    assert around(LONG, span) == shown
+    assert around("Short: 3500 Yuan, set in 2011.", "3500 Yuan") == "Short: 3500 Yuan, set in 2011."
+    assert around(LONG, "not in it") == LONG
+    zh = ("根据中央扶贫开发工作会议确定的新的国家扶贫标准，为实现与全国同步扶贫开发，探索建立新的扶贫机制，支持贫困农场和贫困农户"
+          "相结合，确定贫困对象和规模，确保覆盖所有扶贫对象，经过认真研究和论证，兵团确定农村家庭人均纯收入3500元的贫困线，兵团贫困人口为24.66万人。")
+    assert around(zh, "3500元") == "…兵团确定农村家庭人均纯收入3500元的贫困线…"
+
+
+def test_the_reply_bubble_cuts_a_long_sentence_but_the_download_keeps_it_whole():
+    a = answer_json(LONG, 0, len(LONG))
+    a = {**a, "answer": f"246,600 — {LONG} [1]", "answer_span": "246,600"}
+    reply = reply_markdown(a)
+    assert "**246,600** — …and the number of poverty-stricken people in the Corps was 246,600. \\[1\\]" in reply
+    assert "central work conference" not in reply
+    assert "central work conference" in conversation_markdown([a])
+
+
+def test_an_error_replaces_the_cards_with_the_reason():
+    from qa.app.render import error_cards_html
+
+    html_ = error_cards_html("<b>q</b>", "no report from 1999")
+    assert "qa-card" not in html_.replace("qa-cards", "") and "no report from 1999" in html_
+    assert "&lt;b&gt;q&lt;/b&gt;" in html_ and "<b>q" not in html_
 
 
 def test_conversation_markdown_has_report_section_paragraph_and_quote():
@@ -137,16 +191,33 @@ def test_one_paragraph_is_not_plural():
 
 def test_append_judgment_writes_one_json_line_each(tmp_path):
     path = tmp_path / "sub" / "user-questions.jsonl"
-    r1 = append_judgment(path, question="What line?", history=[], relevant=["doc#1"], answerable=True,
-                         answer="The line.", allowed_roots=[tmp_path])
-    r2 = append_judgment(path, question="Cake?", history=["What line?"], relevant=[], answerable=False,
-                         answer=None, allowed_roots=[tmp_path])
+    r1, new1 = append_judgment(path, question="What line?", history=[], relevant=["doc#1"], answerable=True,
+                               answer="The line.", allowed_roots=[tmp_path])
+    r2, new2 = append_judgment(path, question="Cake?", history=["What line?"], relevant=[], answerable=False,
+                               answer=None, allowed_roots=[tmp_path])
     lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
-    assert lines == [r1, r2]
+    assert lines == [r1, r2] and new1 and new2
     assert set(r1) == {"id", "question", "history", "relevant", "answer", "answerable", "type"}
     assert re.fullmatch(r"user-\d{8}T\d{12}Z-[0-9a-f]{8}", r1["id"]) and r1["id"] != r2["id"]
     assert r1["type"] == "user" and r1["relevant"] == ["doc#1"] and r1["answerable"] is True
     assert r2["answer"] == "" and r2["history"] == ["What line?"] and r2["answerable"] is False
+
+
+def test_the_same_judgment_is_saved_once_even_from_threads_at_once(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "user-questions.jsonl"
+
+    def judge(relevant):
+        return append_judgment(path, question="What line?", history=[], relevant=relevant, answerable=True,
+                               answer="The line.", allowed_roots=[tmp_path])
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(judge, [["doc#1"]] * 8))
+    assert sum(new for _, new in results) == 1 and len({r["id"] for r, _ in results}) == 1
+    _, new = judge(["doc#2"])  # another choice for the same question is a new judgment
+    assert new
+    assert len(path.read_text(encoding="utf-8").splitlines()) == 2
 
 
 @pytest.mark.parametrize("bad", ["/etc/qa-judgments.jsonl", "../../outside.jsonl", "link/x.jsonl"])
@@ -181,9 +252,13 @@ def test_holder_reports_index_build_progress_then_ready(tmp_path):
                              progress=True)
 
     holder = QAHolder(factory)
-    assert not holder.status().ready and not holder.wait(0)
+    assert not holder.status().ready and not holder.wait(0) and holder.last_event() == ""
     qa = holder.start().get(timeout=60)
     assert holder.status().ready and qa.passages
+    assert re.fullmatch(r"Index rebuilt at start \(no index has been built yet\) in \d+ s at \d\d:\d\d \S+, "
+                        r"\d{4}-\d\d-\d\d\.", holder.last_event()), holder.last_event()
+    holder.replace(qa, "added a.pdf")  # an upload: the status says so, not the start's rebuild
+    assert holder.last_event().startswith("Added a.pdf at ")
     fractions = [f for m, f in seen if m.startswith("Building the index")]
     assert len(fractions) > 2 and fractions == sorted(fractions) and fractions[-1] == 1.0
     assert qa.ask("poverty line").hits  # the wrapper embeds queries too

@@ -20,6 +20,18 @@ def _paths(corpus_dir: Path) -> list[Path]:
     return question_files(corpus_dir)
 
 
+def shown_path(path: Path, corpus_dir: Path) -> str:
+    """A path as the page shows it: relative to the project, or else to the corpus folder's parent (never
+    the server's absolute path)."""
+    from qa.app.judgments import PROJECT_ROOT
+
+    path = Path(path).resolve()
+    for base in (PROJECT_ROOT, Path(corpus_dir).resolve().parent):
+        if path.is_relative_to(base):
+            return path.relative_to(base).as_posix()
+    return path.name
+
+
 def _chart(index_dir: Path) -> Path:
     from qa.eval.evaluate import cache_path
 
@@ -32,7 +44,7 @@ def cached_view(holder: QAHolder, corpus_dir: Path, index_dir: Path) -> tuple[st
 
     paths = _paths(corpus_dir)
     if not paths:
-        return f"No question set (`*.questions.jsonl`) in `{corpus_dir}`.", None
+        return f"No question set (`*.questions.jsonl`) in `{shown_path(corpus_dir, corpus_dir)}`.", None
     report = load_report(cache_path(index_dir))
     if report is None or not holder.wait(0) or not is_current(report, holder.get(), paths):
         return "No evaluation of this index yet: press **Run the evaluation** (about a minute).", None
@@ -47,9 +59,9 @@ def run_view(holder: QAHolder, corpus_dir: Path, index_dir: Path, progress) -> t
 
     paths = _paths(corpus_dir)
     if not paths:
-        return f"No question set (`*.questions.jsonl`) in `{corpus_dir}`.", None
+        return f"No question set (`*.questions.jsonl`) in `{shown_path(corpus_dir, corpus_dir)}`.", None
     qa = holder.get()
-    meta = {"source": ", ".join(str(p) for p in paths), "questions_sha256": questions_digest(paths)}
+    meta = {"source": ", ".join(shown_path(p, corpus_dir) for p in paths), "questions_sha256": questions_digest(paths)}
     report = evaluate(qa, load_question_files(paths), list(MODES),
                       progress=lambda done, total, desc: progress(done / max(total, 1), desc=desc), meta=meta)
     save_report(report, cache_path(index_dir))
@@ -63,8 +75,8 @@ def add_evaluation_tab(demo: gr.Blocks, holder: QAHolder, corpus_dir: Path, inde
         gr.Markdown("Retrieval accuracy on the question set shipped beside the reports "
                     "(`python -m qa eval` prints the same).")
         run = gr.Button("Run the evaluation", elem_id="eval-run")
-        chart = gr.Image(label="Recall@k per mode, Hit@1 per type", type="filepath", elem_id="eval-chart",
-                         interactive=False)
+        chart = gr.Image(label="Recall@k per mode, Hit@1 per type", show_label=False, type="filepath",
+                         elem_id="eval-chart", interactive=False, buttons=["download", "fullscreen"])
         table = gr.Markdown("", elem_id="eval-table")
 
     def show():

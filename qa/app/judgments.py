@@ -36,10 +36,21 @@ def check_path(path: Path, allowed_roots: Sequence[Path] | None = None) -> Path:
     return resolved
 
 
+def _same(record: dict, line: str) -> bool:
+    try:
+        old = json.loads(line)
+    except ValueError:
+        return False
+    keys = ("question", "history", "relevant", "answerable")
+    return isinstance(old, dict) and all(old.get(k) == record[k] for k in keys)
+
+
 def append_judgment(path: Path, *, question: str, history: list[str], relevant: list[str],
                     answerable: bool, answer: str | None,
-                    allowed_roots: Sequence[Path] | None = None) -> dict:
-    """Append one judgment as a JSON line and return it. Safe against concurrent writers."""
+                    allowed_roots: Sequence[Path] | None = None) -> tuple[dict, bool]:
+    """Append one judgment as a JSON line; (the record, True) — or (the record already there, False) when
+    the same question, history and choice was saved before (a double click). Safe against concurrent
+    writers: the check and the write happen under one lock."""
     target = check_path(path, allowed_roots)
     now = datetime.now(timezone.utc)
     digest = hashlib.sha256(json.dumps([question, history, relevant, now.isoformat()],
@@ -55,12 +66,16 @@ def append_judgment(path: Path, *, question: str, history: list[str], relevant: 
     }
     target.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(record, ensure_ascii=False) + "\n"
-    with open(target, "a", encoding="utf-8") as f:
+    with open(target, "a+", encoding="utf-8") as f:
         fcntl.flock(f, fcntl.LOCK_EX)  # one whole line per writer, even with several app workers
         try:
+            f.seek(0)
+            for old in f:
+                if _same(record, old):
+                    return json.loads(old), False
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
-    return record
+    return record, True

@@ -98,32 +98,92 @@ def cards_html(answer: dict, contexts: dict[str, list[dict]] | None = None) -> s
     return f'<div class="qa-cards"><p class="qa-cards-head">{esc(head)} for: <i>{esc(answer["question"])}</i></p>{cards}</div>'
 
 
+def _cited(answer: dict) -> list[dict]:
+    """The passages the answer cites by marker ("[1]", "[2]"), in rank order."""
+    return [h for h in answer["passages"] if f"[{int(h['rank'])}]" in (answer.get("answer") or "")]
+
+
+def sources_line(answer: dict) -> str:
+    """The bubble's one line of sources: "Sources: [1] Poverty line ¶3 · [2] ¶10" (the cards hold the
+    full citations, title included)."""
+    parts = []
+    for h in _cited(answer):
+        section = h.get("section") or ""
+        section = section if len(section) <= 40 else section[:39].rstrip() + "…"
+        where = f"{md_text(section)} ¶{int(h['paragraph'])}" if section else f"¶{int(h['paragraph'])}"
+        page = f" p. {int(h['page'])}" if h.get("page") else ""
+        parts.append(f"\\[{int(h['rank'])}\\] {where}{page}")
+    return ("*Sources:* " + " · ".join(parts)) if parts else ""
+
+
+_CLAUSE_END = re.compile(r"[,;:，；：、]$")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def around(sentence: str, span: str, before: int = 20, after: int = 15) -> str:
+    """The part of a long sentence around its answer span, for the chat bubble: from the start of the
+    span's clause (at most `before` words back) to the end of its clause (at most `after` words on), "…"
+    where it was cut. Chinese is counted in characters (three times the limits). The card shows it whole."""
+    at = sentence.find(span) if span else -1
+    cjk = bool(_CJK.search(sentence)) and len(sentence.split()) < 4
+    units = list(sentence) if cjk else sentence.split(" ")
+    limit = 3 if cjk else 1
+    if at < 0 or len(units) <= (before + after) * limit + (len(span) if cjk else len(span.split())):
+        return sentence
+    joiner = "" if cjk else " "
+    head, tail = sentence[:at], sentence[at + len(span):]
+    left = list(head) if cjk else head.split(" ")
+    right = list(tail) if cjk else tail.split(" ")
+    start = max(0, len(left) - before * limit)
+    for i in range(len(left) - 2, start - 1, -1):  # back to the clause's start
+        if _CLAUSE_END.search(left[i]):
+            start = i + 1
+            break
+    stop = min(len(right), after * limit)
+    for i in range(stop):  # on to the clause's end
+        if _CLAUSE_END.search(right[i]):
+            stop = i + 1
+            break
+    lead = ("…" if start > 0 else "") + joiner.join(left[start:])
+    rest = joiner.join(right[:stop])
+    rest = rest.rstrip(",;:，；：、") + "…" if stop < len(right) else rest
+    return f"{lead}{span}{rest}"
+
+
+def error_cards_html(question: str, message: str) -> str:
+    """The passages panel for a question that could not be searched: no cards, the reason."""
+    return (f'<div class="qa-cards qa-cards-error"><p class="qa-cards-head">No passages for: <i>{esc(question)}</i></p>'
+            f"<p>Cannot search this question: {esc(message)}.</p></div>")
+
+
 def reply_markdown(answer: dict) -> str:
-    """The assistant's chat message: searched-for line, notices, the answer, and its sources."""
+    """The assistant's chat message: what was searched (a follow-up), notices, the answer with its
+    markers, and one line of sources. Doubt is said in words; the full citations are in the cards."""
     lines = []
     if answer["searched"] != answer["question"]:
         lines.append(f"*Searched for:* {md_text(answer['searched'])}")
     lines += [f"*Note:* {md_text(n)}" for n in answer.get("notices", [])
               if not (answer["abstained"] and n.startswith("No passage in the reports answers"))]
     if answer["abstained"]:
-        lines.append(f"**{NOTHING_FOUND}** The nearest passages are listed below as weak matches, "
-                     "not as answers.")
+        lines.append(f"**{NOTHING_FOUND}** The nearest passages are shown with the citations, as weak "
+                     "matches, not as answers.")
     else:
         text, span = answer["answer"], answer.get("answer_span")
         doubt = text.startswith(DOUBT)
         text = text.removeprefix(DOUBT)
         if span and text.startswith(f"{span} — "):
-            body = f"**{md_text(span)}** — {md_text(text[len(span) + 3:])}"
+            sentence, marker, more = text[len(span) + 3:].partition(" [1]")
+            body = f"**{md_text(span)}** — {md_text(around(sentence, span) + marker + more)}"
         else:
             body = md_text(text)
         lines.append(f"*{md_text(DOUBT.strip())}* {body}" if doubt else body)
+        if sources_line(answer):
+            lines.append(sources_line(answer))
     if answer.get("reader") == "loading":
         lines.append("*The reader is still loading: this answer was not checked by it yet.*")
     elif str(answer.get("reader", "")).startswith("unavailable"):
         lines.append(f"*The reader is off ({md_text(answer['reader'].split(': ', 1)[-1])}): this answer was not checked by it.*")
-    sources = [f"- \\[{int(h['rank'])}\\] {md_text(h['citation'])} ({label(h['confidence'])})"
-               for h in answer["passages"]]
-    return "\n\n".join(lines + (["\n".join(sources)] if sources else []))
+    return "\n\n".join(lines)
 
 
 def count(n: int, noun: str) -> str:
@@ -212,4 +272,14 @@ CSS = """
 .qa-context { margin-top: 6px; font-size: 0.92em; }
 .qa-ctx { color: var(--body-text-color-subdued); }
 .qa-cards-head { font-weight: 600; margin: 0 0 4px 0; }
+"""
+
+# A phone (≤ 480 px): the chat first, the cards below (Gradio's columns wrap), the whole width used. Put in
+# the page's <head> as it is: Gradio scopes `css` to its content, and the side padding sits outside it.
+PHONE_CSS = """
+@media (max-width: 480px) {
+  .gradio-container .main { padding-left: 8px !important; padding-right: 8px !important; }
+  #chat .message-row.bubble { margin-left: 4px !important; margin-right: 4px !important;
+    max-width: calc(100% - 24px) !important; }
+}
 """

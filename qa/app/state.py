@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
@@ -82,6 +83,7 @@ class QAHolder:
         self._ready = threading.Event()
         self.answered = threading.Event()  # set once a question has been answered (app.py's background loads wait for it)
         self._lock = threading.Lock()
+        self._event: tuple[str, datetime] | None = None  # what last changed the served index, and when
         if qa is not None:
             self._ready.set()
 
@@ -107,9 +109,12 @@ class QAHolder:
                 self._error = str(e) or e.__class__.__name__
                 self._status = Status(f"Could not open the reports: {self._error}", None, False, self._error)
         else:
+            build = getattr(qa, "build_report", None)
             with self._lock:
                 self._qa = qa
                 self._status = Status("Ready", 1.0, True)
+                self._event = (f"index rebuilt at start ({build.reason}) in {build.seconds:.0f} s" if build
+                               else "opened the saved index", datetime.now().astimezone())
             log.info("Report QA ready")
         self._ready.set()
 
@@ -120,13 +125,25 @@ class QAHolder:
     def wait(self, timeout: float | None = None) -> bool:
         return self._ready.wait(timeout)
 
-    def replace(self, qa: object) -> None:
-        """Swap in a newer ReportQA (after reports were added); requests already running keep the old one."""
+    def replace(self, qa: object, what: str = "index updated") -> None:
+        """Swap in a newer ReportQA (after reports were added, or a replica's switch to a new build;
+        `what` says which, for the status line); requests already running keep the old one."""
         with self._lock:
             self._qa = qa
             self._error = None
             self._status = Status("Ready", 1.0, True)
+            self._event = (what, datetime.now().astimezone())
         self._ready.set()
+
+    def last_event(self) -> str:
+        """What last changed the served index, and when: "index updated (added a.pdf) at 14:02 UTC,
+        2026-12-07"; "" before the index is open."""
+        with self._lock:
+            event = self._event
+        if event is None:
+            return ""
+        what, when = event
+        return f"{what[:1].upper()}{what[1:]} at {when:%H:%M %Z, %Y-%m-%d}."
 
     def get(self, timeout: float | None = 900):
         """The ReportQA; RuntimeError if opening failed or did not finish in time."""
@@ -166,7 +183,7 @@ def follow_builds(holder: QAHolder, index_dir, reopen: Callable[[object], object
                 continue
             tried = name
             try:
-                holder.replace(reopen(qa))
+                holder.replace(reopen(qa), f"switched to the writer's build {name}")
                 log.info("now serving %s", name)
             except (QAError, OSError, ValueError) as e:
                 log.warning("kept %s: could not open %s (%s)", serving, name, e)

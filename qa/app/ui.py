@@ -22,6 +22,7 @@ from qa.app.render import (
     cards_html,
     conversation_markdown,
     count,
+    error_cards_html,
     error_markdown,
     md_text,
     reply_markdown,
@@ -30,7 +31,7 @@ from qa.app.render import (
     upload_markdown,
 )
 from qa.app.state import QAHolder
-from qa.errors import BadQuestion
+from qa.errors import QAError
 from qa.ingest.uploads import UPLOAD_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,42 @@ log = logging.getLogger(__name__)
 MAX_SHOWN_QUESTION = 1000  # longer questions are shortened in the chat bubble (the search cuts them too)
 JUDGE_BUTTONS = 5
 _DOWNLOADS = Path(tempfile.gettempdir()) / "report-qa-downloads"
+
+# When a reply lands (or the reader's check replaces it), show its first line: the whole newest exchange
+# when it fits in the chat, else the reply from its top. Gradio's own autoscroll (off) showed the bottom of
+# a long reply. On a phone the page is also scrolled so that the chat is in view.
+CHAT_JS = """
+() => {
+  let seen = "";
+  const fit = () => {
+    const chat = document.querySelector("#chat");
+    const wrap = chat && chat.querySelector(".bubble-wrap");
+    const bots = chat ? chat.querySelectorAll(".message-row.bot-row") : [];
+    if (!wrap || !bots.length) { seen = ""; return; }
+    const bot = bots[bots.length - 1];
+    const key = bots.length + ":" + bot.textContent.length;
+    if (key === seen) return;
+    seen = key;
+    const base = wrap.getBoundingClientRect().top - wrap.scrollTop;
+    const top = bot.getBoundingClientRect().top - base, bottom = bot.getBoundingClientRect().bottom - base;
+    wrap.scrollTop = bottom - top + 16 <= wrap.clientHeight ? wrap.scrollHeight : top - 8;
+    const box = chat.getBoundingClientRect(), input = document.querySelector("#question");
+    const below = input ? input.getBoundingClientRect().bottom + 8 - window.innerHeight : 0;
+    if (box.top < 0) window.scrollBy(0, box.top - 8);  // the chat's top, then as much as fits
+    else if (below > 0) window.scrollBy(0, Math.min(below, box.top - 8));  // the input in view
+  };
+  const watch = () => {
+    const chat = document.querySelector("#chat");
+    if (!chat) return setTimeout(watch, 200);
+    new MutationObserver(() => requestAnimationFrame(fit)).observe(chat, {childList: true, subtree: true,
+                                                                        characterData: true});
+  };
+  watch();
+}
+"""
+# The system's sans-serif: Gradio's bundled Source Sans Pro has a stub semibold face, so bold capitals
+# fell back to another font mid-word.
+FONTS = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Noto Sans", "DejaVu Sans", "sans-serif")
 
 
 def _strings(x) -> bool:
@@ -58,8 +95,11 @@ def ask_json(holder: QAHolder, question: str, history: list[str] | None = None, 
                                   read=read is not False).to_json()
         holder.answered.set()
         return answer
-    except BadQuestion as e:
+    except (QAError, RuntimeError) as e:  # a bad question, an engine fault, reports that could not be opened
         return {"error": str(e)}
+    except Exception as e:  # anything else is still said in words, not raised at the API's caller
+        log.exception("question failed")
+        return {"error": f"the search failed ({e.__class__.__name__}: {e})"}
 
 
 def _shown_question(question: str) -> str:
@@ -92,6 +132,14 @@ def reader_status(slot) -> str:
     return f"Reader: off — {md_text(slot.state.removeprefix('unavailable: '))}. Answers are not checked by it."
 
 
+def status_line(holder: QAHolder) -> str:
+    """"Ready: 2 reports, 17 paragraphs. Added a.pdf at 14:02 UTC, 2026-12-07. Reader: on …" — what is
+    served, what last changed it and when, and the reader's state."""
+    qa_ = holder.get()
+    ready = f"Ready: {count(len(qa_.index.documents), 'report')}, {count(len(qa_.passages), 'paragraph')}."
+    return " ".join(x for x in (ready, md_text(holder.last_event()), reader_status(qa_.reader)) if x)
+
+
 def _judge_updates(answer: dict | None) -> list:
     n = len(answer["passages"]) if answer and "error" not in answer else 0
     return [gr.update(visible=i < n) for i in range(JUDGE_BUTTONS)] + [gr.update(visible=n > 0)]
@@ -119,18 +167,18 @@ class _Handlers:
         the reader is on (it replaces the first reply)."""
         question = question or ""
         chat = list(chat or []) + [{"role": "user", "content": _shown_question(question)}]
-        ask = partial(self.holder.get().ask, question, list(asked or []), k=self.k, docs=docs or None,
-                      years=years or None)
         try:
+            qa_ = self.holder.get()
+            ask = partial(qa_.ask, question, list(asked or []), k=self.k, docs=docs or None, years=years or None)
             first = ask(read=False).to_json()
             self.holder.answered.set()
-        except BadQuestion as e:
-            answer = {"question": question, "error": str(e)}
-            chat.append({"role": "assistant", "content": error_markdown(str(e))})
-            turns = list(turns or []) + [answer]
-            yield ("", chat, asked, turns, gr.update(), *_judge_updates(None), "", _download(turns))
+        except (QAError, RuntimeError) as e:  # a bad question, an engine fault; RuntimeError: reports not open
+            yield self._failed(question, str(e), chat, asked, turns)
             return
-        qa_ = self.holder.get()
+        except Exception as e:  # an engine fault: said in words, the app keeps serving
+            log.exception("question failed")
+            yield self._failed(question, f"the search failed ({e.__class__.__name__}: {e})", chat, asked, turns)
+            return
         reading = qa_.reader is not None and qa_.reader.state == "on"
         contexts = {h["id"]: [p.to_dict() for p in qa_.context(h["id"])] for h in first["passages"]}
         asked = list(asked or []) + [first["question"]]
@@ -138,7 +186,11 @@ class _Handlers:
             draft = reply_markdown(first) + "\n\n*Reading the top passages to check that they answer…*"
             yield ("", chat + [{"role": "assistant", "content": draft}], asked, list(turns or []),
                    cards_html(first, contexts), *_judge_updates(None), "", gr.update())
-            answer = ask(read=True).to_json()
+            try:
+                answer = ask(read=True).to_json()
+            except Exception:  # the reader failed on this one: the passages stand, unchecked
+                log.exception("reading failed")
+                answer = {**first, "reader": "unavailable: the reader failed on this question"}
             contexts.update({h["id"]: [p.to_dict() for p in qa_.context(h["id"])] for h in answer["passages"]
                              if h["id"] not in contexts})
         else:
@@ -147,6 +199,16 @@ class _Handlers:
         turns = list(turns or []) + [answer]
         yield ("", chat, asked, turns, cards_html(answer, contexts), *_judge_updates(answer), "",
                _download(turns))
+
+    @staticmethod
+    def _failed(question: str, message: str, chat: list, asked: list[str], turns: list[dict]) -> tuple:
+        """The outputs for a question that could not be searched: the reason in the chat, and the passages
+        panel says so too (no cards of an earlier question left beside it)."""
+        answer = {"question": question, "error": message}
+        chat = chat + [{"role": "assistant", "content": error_markdown(message)}]
+        turns = list(turns or []) + [answer]
+        return ("", chat, asked, turns, error_cards_html(question, message), *_judge_updates(None), "",
+                _download(turns))
 
     def judge(self, choice: int | None, turns: list[dict]) -> str:
         answered = [t for t in turns or [] if "error" not in t]
@@ -160,13 +222,14 @@ class _Handlers:
             hit = last["passages"][choice]
             relevant, answer, answerable = [hit["id"]], hit["highlight"], True
         try:
-            append_judgment(self.judgments_path, question=last["question"], history=earlier, relevant=relevant,
-                            answerable=answerable, answer=answer, allowed_roots=self.judgments_roots)
+            _, new = append_judgment(self.judgments_path, question=last["question"], history=earlier,
+                                     relevant=relevant, answerable=answerable, answer=answer,
+                                     allowed_roots=self.judgments_roots)
         except (OSError, ValueError) as e:
             log.warning("judgment not saved: %s", e)
             return f"Not saved: {md_text(e)}"
         what = f"[{choice + 1}] answered it" if choice is not None else "none of the passages answered it"
-        return f"Thank you, saved: {what}."
+        return f"Thank you, saved: {what}." if new else f"Already saved: {what}."
 
     @staticmethod
     def clear():
@@ -184,15 +247,12 @@ class _Handlers:
             yield f"**{md_text(s.message)}**", "", gr.update()
             return
         qa_ = holder.get()
-        report = qa_.build_report
-        built = f" Index rebuilt at start ({md_text(report.reason)}) in {report.seconds:.0f} s." if report else ""
-        ready = f"Ready: {count(len(qa_.index.documents), 'report')}, {count(len(qa_.passages), 'paragraph')}.{built}"
         choices, sources_ = _filter_updates(qa_)
-        yield f"{ready} {reader_status(qa_.reader)}", sources_, choices
+        yield status_line(holder), sources_, choices
         if qa_.reader is not None and not qa_.reader.wait(0):
             while not qa_.reader.wait(0.5):
                 pass
-            yield f"{ready} {reader_status(qa_.reader)}", gr.update(), gr.update()
+            yield status_line(holder), gr.update(), gr.update()
 
     def upload(self, files: list[str] | None, progress=gr.Progress()):
         from qa.app.uploads import add_reports
@@ -206,9 +266,7 @@ class _Handlers:
             lines, changed = [f"The reports could not be indexed ({e}); nothing was added."], False
         if not changed:
             return upload_markdown(lines), None, gr.update(), gr.update(), gr.update()
-        qa_ = self.holder.get()
-        status = f"Ready: {count(len(qa_.index.documents), 'report')}, {count(len(qa_.passages), 'paragraph')}."
-        return (upload_markdown(lines), None, *_filter_updates(qa_), status)
+        return (upload_markdown(lines), None, *_filter_updates(self.holder.get()), status_line(self.holder))
 
 
 class _Page:
@@ -237,7 +295,8 @@ def _ask_tab(page: _Page, examples) -> None:
     """The conversation (left) and the citation cards with the judgment buttons (right)."""
     with gr.Row():
         with gr.Column(scale=3):
-            page.chat = gr.Chatbot(elem_id="chat", label="Conversation", height=560,
+            page.chat = gr.Chatbot(elem_id="chat", label="Conversation", show_label=False, autoscroll=False,
+                                   height="min(560px, 60vh)",
                                    buttons=["copy", "copy_all"], latex_delimiters=[],
                                    feedback_options=None, placeholder="Ask a question about the reports.")
             page.question = gr.Textbox(elem_id="question", show_label=False, lines=1, max_lines=4,
@@ -275,9 +334,11 @@ def _wire(demo: gr.Blocks, page: _Page, on: _Handlers) -> None:
     cleared = [p.chat, p.asked, p.turns, p.citations, *p.judge_btns, p.judge_none, p.judge_status, p.download]
     p.clear_btn.click(on.clear, None, cleared, api_visibility="private")
     p.chat.clear(on.clear, None, cleared, api_visibility="private")  # the chat's own trash button
+    # one judgment at a time, in click order: a double click then says "Already saved" last
+    judging = dict(api_visibility="private", concurrency_limit=1, concurrency_id="judge")
     for i, b in enumerate(p.judge_btns):
-        b.click(partial(on.judge, i), [p.turns], [p.judge_status], api_visibility="private")
-    p.judge_none.click(partial(on.judge, None), [p.turns], [p.judge_status], api_visibility="private")
+        b.click(partial(on.judge, i), [p.turns], [p.judge_status], **judging)
+    p.judge_none.click(partial(on.judge, None), [p.turns], [p.judge_status], **judging)
     demo.load(on.wait_ready, None, [p.status, p.sources, p.doc_filter], concurrency_limit=None,
               api_visibility="private")
     if p.uploader is not None:  # one update at a time, in its own queue slot: questions keep being answered
@@ -295,6 +356,13 @@ def _add_api(holder: QAHolder, k: int) -> None:
         return ask_json(holder, question, history, k=k, docs=docs, years=years, read=read)
 
     gr.api(ask, api_name="ask")
+
+
+def page_assets() -> dict:
+    """What `launch()` takes for the page's look: the theme (system fonts), the CSS, the chat's scrolling."""
+    from qa.app.render import CSS, PHONE_CSS
+
+    return {"theme": gr.themes.Default(font=FONTS), "css": CSS, "js": CHAT_JS, "head": f"<style>{PHONE_CSS}</style>"}
 
 
 def build_ui(qa, *, examples: list[str] | tuple[str, ...] = (), judgments_path: Path | None = None,

@@ -12,6 +12,7 @@ import logging
 import threading
 from pathlib import Path
 
+from qa.app.render import count
 from qa.app.state import ProgressEmbedder, ProgressFn, QAHolder
 from qa.ingest.uploads import UploadRejected, save_upload
 
@@ -62,7 +63,8 @@ def add_reports(holder: QAHolder, files: list[tuple[Path, str]], corpus_dir: Pat
                 s.path.unlink(missing_ok=True)
             log.exception("indexing uploaded reports failed; they were removed again")
             raise
-        holder.replace(new)
+        names = ", ".join(Path(str(s.name)).name for s in saved)
+        holder.replace(new, f"added {names[:120] + '…' if len(names) > 120 else names}")
         docs = {d.path: d for d in index.documents}
         corpus = Path(corpus_dir).resolve()
         for s in saved:
@@ -72,7 +74,7 @@ def add_reports(holder: QAHolder, files: list[tuple[Path, str]], corpus_dir: Pat
                 lines.append(f"Not added: {s.path.name} — it could not be indexed.")
                 continue
             renamed = f" (saved as {s.path.name})" if s.path.name != Path(str(s.name)).name else ""
-            lines.append(f"Added {Path(str(s.name)).name}{renamed}: “{d.title}”, {d.passages} paragraph(s), "
+            lines.append(f"Added {Path(str(s.name)).name}{renamed}: “{d.title}”, {count(d.passages, 'paragraph')}, "
                          f"report id {d.id}. You can ask about it now.")
         if build:
             lines.append(f"Index updated in {build.seconds:.1f} s ({build.summary()}).")

@@ -128,8 +128,19 @@ def report_markdown(report, failures: int | None = 30) -> str:
 
 
 def plot_report(report, path: Path) -> Path:
+    """The chart as a PNG at `path` (what the app's Evaluation tab shows)."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(report)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def figure(report):
     """Recall@k curves per mode (answerable questions) and Hit@1 per type per mode
-    (for unanswerable questions: the share that abstained)."""
+    (for unanswerable questions: the share that abstained); one legend below both."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,7 +158,6 @@ def plot_report(report, path: Path) -> Path:
         left.plot(ks, curve, marker="o", label=mode)
     left.set(xlabel="k (passages)", ylabel="Recall@k", title="Recall@k (answerable questions)", ylim=(0, 1.02))
     left.grid(alpha=0.3)
-    left.legend()
 
     types = report.types()
     width = 0.8 / max(1, len(report.modes))
@@ -160,9 +170,8 @@ def plot_report(report, path: Path) -> Path:
     right.set_xticks(x, [f"{t}\n(abstained)" if t == "unanswerable" else t for t in types], rotation=20, ha="right")
     right.set(ylabel="Hit@1", title="Hit@1 per question type", ylim=(0, 1.02))
     right.grid(axis="y", alpha=0.3)
-    right.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    # one legend for both charts, below them: inside either it covered lines or bars
+    handles, labels = left.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=max(1, len(labels)), frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
