@@ -2,7 +2,7 @@
 
 Flags (or environment): --host (QA_HOST, default 127.0.0.1), --port (QA_PORT, 7860), --corpus
 (QA_CORPUS), --index (QA_INDEX), --model (QA_MODEL), --no-reader (QA_READER=0), --reader-model
-(QA_READER_MODEL), --judgments (QA_JUDGMENTS),
+(QA_READER_MODEL), --no-gloss (QA_GLOSS=0), --judgments (QA_JUDGMENTS),
 --auth user:pass (QA_AUTH), --no-uploads (QA_UPLOADS=0), --backend local|milvus (QA_BACKEND), --milvus-uri (QA_MILVUS_URI),
 --milvus-collection (QA_MILVUS_COLLECTION), --replica (QA_REPLICA=1: read-only, follows the writer's builds).
 The index is opened (or built) in the background while the page shows
@@ -28,6 +28,7 @@ EXAMPLES = (
     "How many poverty-stricken people were there in the Corps?",
     "How were the anti-poverty funds managed?",
 )
+EXAMPLES_ZH = ("兵团设定的贫困线是多少？", "兵团有多少贫困人口？", "扶贫资金是如何管理的？")  # for a page shown in Chinese
 CONCURRENCY = 8  # answers computed at once (8: 29–31 q/s vs 27–29 with 4 under 20 users); the rest wait in the queue
 
 
@@ -47,6 +48,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-reader", dest="reader", action="store_false", help="answer without the reader (QA_READER=0)")
     p.add_argument("--reader-model", choices=("0.5b", "1.5b"), default=env("QA_READER_MODEL", "0.5b"),
                    help="the reader model: 0.5b (default) or 1.5b (`make reader-1.5b` installs it)")
+    p.add_argument("--gloss", dest="gloss", action="store_true", default=env("QA_GLOSS", "1") != "0",
+                   help="with the reader: a checked machine translation of the answer under the quote when the "
+                        "question's language is not the report's (default)")
+    p.add_argument("--no-gloss", dest="gloss", action="store_false", help="no machine translation (QA_GLOSS=0)")
     p.add_argument("--judgments", type=Path, default=None,
                    help="file for the users' one-click judgments (default: <corpus>/user-questions.jsonl)")
     p.add_argument("--auth", default=env("QA_AUTH"), metavar="USER:PASS", help="require this login")
@@ -143,9 +148,9 @@ def build_app(args: argparse.Namespace, holder=None):
     holder = holder or QAHolder(lambda report: open_report_qa(args, report))
     from qa.app.ui import build_ui  # imports gradio (6–7 s): the reports open meanwhile when `holder` is started
 
-    demo = build_ui(holder, examples=EXAMPLES, judgments_path=args.judgments,
+    demo = build_ui(holder, examples={"en": EXAMPLES, "zh": EXAMPLES_ZH}, judgments_path=args.judgments,
                     judgments_roots=[PROJECT_ROOT, args.corpus, args.index], corpus_dir=args.corpus,
-                    index_dir=args.index, uploads=args.uploads)
+                    index_dir=args.index, uploads=args.uploads, gloss=args.gloss)
     return demo, holder
 
 
@@ -170,9 +175,9 @@ def main(argv: list[str] | None = None) -> int:
 
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=256)
-    demo.launch(server_name=args.host, server_port=args.port, auth=auth, footer_links=["api"],
+    demo.launch(server_name=args.host, server_port=args.port, auth=auth, footer_links=["api", "settings"],
                 show_error=True, max_file_size=MAX_UPLOAD_BYTES, prevent_thread_lock=True,
-                **page_assets())
+                **page_assets(demo.words))
     warm_other_script(holder, after=holder.answered)  # once the server is up and has answered, or after 5 s
     if args.replica:
         from qa.app.state import follow_builds

@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--year", default=None, metavar="YEAR[-YEAR]",
                    help="restrict to reports of a year or a range of years, e.g. 2011 or 2010-2012")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--gloss", dest="gloss", action="store_true", default=os.environ.get("QA_GLOSS", "1") != "0",
+                   help="with the reader: a checked machine translation of the answer when the question's language "
+                        "is not the report's (default; JSON: answer_gloss, gloss_language)")
+    p.add_argument("--no-gloss", dest="gloss", action="store_false", help="no gloss (QA_GLOSS=0)")
+    p.add_argument("--lang", choices=("en", "zh"), default=os.environ.get("QA_LANG") or None,
+                   help="the language of the printed notices and labels (default: the question's, QA_LANG)")
 
     from qa.bench.cli import add_parser as add_bench_parser
 
@@ -184,17 +190,41 @@ def cmd_index(args) -> int:
     return 0
 
 
-def _print_answer(a, out=sys.stdout) -> None:
-    print(f"Q: {a.question}", file=out)
+def _glossed(qa, a, args):
+    """The answer with its gloss when one is wanted and passes the checks (`--no-gloss`: as it is)."""
+    return qa.gloss(a)[0] if getattr(args, "gloss", False) else a
+
+
+def _lang(args, question: str) -> str:
+    from qa.words import language_of
+
+    return getattr(args, "lang", None) or language_of(question)
+
+
+def _print_gloss(a, lang: str = "en", out=sys.stdout) -> None:
+    from qa.words import say
+
+    if a.gloss is not None:
+        name = say(f"lang_{a.gloss.language}", lang)
+        print(f"{say('cli_gloss', lang, language=name)} {a.gloss.text}", file=out)
+        print(file=out)
+
+
+def _print_answer(a, lang: str = "en", out=sys.stdout) -> None:
+    """The answer as text; the notices and labels in `lang` (report text as it is)."""
+    from qa.words import localize, say
+
+    print(f"{say('cli_question', lang)} {a.question}", file=out)
     if a.searched != a.question:
-        print(f"Searched for: {a.searched}", file=out)
+        print(f"{say('searched', lang)} {a.searched}", file=out)
     for n in a.notices:
-        print(f"Note: {n}", file=out)
-    print(f"A: {a.answer}" if not a.abstained else "A: (not found in the reports)", file=out)
+        print(f"{say('note', lang)} {localize(n, lang)}", file=out)
+    print(f"{say('cli_answer', lang)} {a.answer if not a.abstained else say('cli_not_found', lang)}", file=out)
     print(file=out)
     for h in a.hits:
-        read = "" if h.answers is None else f", reader: {'answers' if h.answers else 'does not answer'} {h.reader_score:.2f}"
-        print(f"[{h.rank}] {h.passage.citation()}  ({h.confidence}, score {h.score:.2f}{read}, id {h.passage.id})", file=out)
+        read = "" if h.answers is None else f", {say('reader_answers' if h.answers else 'reader_not', lang)} {h.reader_score:.2f}"
+        print(f"[{h.rank}] {h.passage.citation()}  ({say(h.confidence, lang)}, score {h.score:.2f}{read}, id {h.passage.id})",
+              file=out)
         print(f"    » {h.highlight}", file=out)
     print(file=out)
 
@@ -218,12 +248,17 @@ def cmd_ask(args) -> int:
     try:
         a = qa.ask(args.question, args.history, k=args.k, docs=docs, years=args.year, **kwargs)
     except BadQuestion as e:
-        print(f"error: {e}", file=sys.stderr)
+        from qa.words import localize
+
+        print(f"error: {localize(str(e), _lang(args, args.question))}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(a.to_json(), ensure_ascii=False))
+        print(json.dumps(_glossed(qa, a, args).to_json(), ensure_ascii=False))
     else:
-        _print_answer(a)
+        lang = _lang(args, args.question)
+        _print_answer(a, lang)  # the passages and the answer first; the gloss follows them
+        sys.stdout.flush()
+        _print_gloss(_glossed(qa, a, args), lang)
     return 0
 
 
@@ -242,7 +277,10 @@ def _ask_batch(args, docs) -> int:
             if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
                 raise ValueError('"history" must be a list of strings')
             kwargs = {"mode": req.get("mode") or args.mode} if (req.get("mode") or args.mode) else {}
-            a = qa.ask(req["question"], history, k=int(req.get("k", args.k)), docs=docs, years=args.year, **kwargs)
+            k = req.get("k", args.k)
+            if k is None or isinstance(k, bool) or not isinstance(k, (int, str)):
+                raise ValueError('"k" must be a whole number')
+            a = qa.ask(req["question"], history, k=int(k), docs=docs, years=args.year, **kwargs)
         except (ValueError, BadQuestion) as e:
             failures += 1
             msg = f"line {lineno}: {e}"
@@ -250,9 +288,10 @@ def _ask_batch(args, docs) -> int:
             print(json.dumps({"line": lineno, "error": str(e)}, ensure_ascii=False), flush=True)
             continue
         if args.json:
-            print(json.dumps(a.to_json(), ensure_ascii=False), flush=True)
+            print(json.dumps(_glossed(qa, a, args).to_json(), ensure_ascii=False), flush=True)
         else:
-            _print_answer(a)
+            _print_answer(a, _lang(args, req["question"]))
+            _print_gloss(_glossed(qa, a, args), _lang(args, req["question"]))
     return 1 if failures else 0
 
 

@@ -112,6 +112,16 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class Gloss:
+    """A machine translation of the answer span (or of its sentence: `of`) into the asker's `language`
+    ("en" or "zh"), shown under the quote once it passed the checks of qa/answer/gloss.py."""
+
+    text: str
+    language: str
+    of: str = "span"
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     searched: str
@@ -122,6 +132,7 @@ class Answer:
     mode: str = "dense"
     reader: str = "off"  # "on", "off", "loading" or "unavailable: why" — whether the reader checked this answer
     reasons: tuple[str, ...] = ()  # the judging rules that fired (qa/answer/judge.py), for eval and notices
+    gloss: Gloss | None = None  # the answer in the asker's language, when the report is in the other one
 
     @property
     def span_hit(self) -> Hit | None:
@@ -144,6 +155,10 @@ class Answer:
             "answer_span": sh.span if sh else None,
             "answer_start": sh.passage.start + sh.span_start if sh else None,
             "answer_end": sh.passage.start + sh.span_end if sh else None,
+            # a checked machine translation of the span into the question's language (None: none needed or
+            # none passed the checks); the span stays the evidence
+            "answer_gloss": self.gloss.text if self.gloss else None,
+            "gloss_language": self.gloss.language if self.gloss else None,
             "passages": [
                 {
                     "rank": h.rank,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -365,3 +366,55 @@ def test_chinese_question_is_drawn_with_a_cjk_font_not_empty_boxes(page, tmp_pat
     page.screenshot(path=str(tmp_path / "chinese.png"))
     drawn = head.evaluate(_GLYPHS_JS, "贫困")
     assert min(drawn["fromBox"]) > 30 and drawn["fromEachOther"] > 30, drawn
+
+
+_LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z’'\-]*(?:\s+[A-Za-z][A-Za-z’'\-]*)*")
+
+
+def english_outside_report_text(text: str, report_text: str) -> list[str]:
+    """Runs of English words in `text` that are not report text (quoted or cited, never translated);
+    all-capital abbreviations of up to four letters (API) are not counted as English words."""
+    report = " ".join(report_text.split())
+    return [run for run in _LATIN_RUN.findall(text)
+            if run not in report and not (run.isupper() and len(run) <= 4)]
+
+
+def test_a_page_shown_in_chinese_speaks_chinese_and_glosses_the_english_answer(browser, app_server, tmp_path):
+    """Chromium in zh-CN: the page's own words are Chinese (gr.I18n and the replies, cards and status line
+    written in the page's language); a Chinese question gets the English quote with a checked machine
+    translation under it; and no English word is left on the page outside report text."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(app_server.url)
+    expect(page.locator("#status")).to_contain_text("就绪：", timeout=WAIT)
+    wait_for_reader(app_server)
+    expect(page.locator("#ask-btn")).to_have_text("提问")
+    expect(page.get_by_role("tab", name="来源")).to_be_visible()
+    question = "兵团的扶贫标准是多少？"
+    ask(page, question)
+    bubble = page.locator("#chat .bot-row").last
+    expect(bubble).to_contain_text("机器翻译：", timeout=WAIT)  # the gloss follows the answer
+    gloss = bubble.inner_text().split("机器翻译：", 1)[1].split("\n")[0]
+    assert "3500" in gloss and re.search(r"[\u4e00-\u9fff]", gloss), gloss
+    expect(bubble).to_contain_text("3500 Yuan")  # the quote stays the evidence, in the report's words
+    expect(page.locator("#citations .qa-label").first).to_have_text(re.compile("强匹配|可能匹配"))
+    page.screenshot(path=str(tmp_path / "zh.png"))
+    report_text = "\n".join([p.read_text(encoding="utf-8") for p in app_server.corpus.glob("*.txt")]
+                            + [p.name for p in app_server.corpus.iterdir()])  # file names are the user's words
+    shown = page.locator("body").inner_text().replace(page.locator("#lang-switch").inner_text(), "")
+    assert english_outside_report_text(shown, report_text) == []  # the switch names each language in itself
+    if os.environ.get("QA_SCREENSHOTS"):
+        shutil.copy(tmp_path / "zh.png", Path(os.environ["QA_SCREENSHOTS"]) / "screenshot-zh.png")
+
+    # the visible switch: the page, the conversation so far and the cards in English, and the next reply too
+    page.locator("#lang-switch").get_by_text("English").click()
+    expect(page.locator("#ask-btn")).to_have_text("Ask")
+    expect(page.locator("#status")).to_contain_text("Ready: ")
+    expect(bubble).to_contain_text("Machine translation:")
+    expect(page.locator("#citations .qa-cards-head")).to_contain_text("Cited passages for:")
+    ask(page, "How many poverty-stricken people were there in the Corps?")
+    expect(page.locator("#chat .bot-row").last).to_contain_text("Sources:")
+    assert "来源" not in page.locator("#chat .bot-row").last.inner_text()
+    context.close()

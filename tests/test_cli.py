@@ -71,16 +71,31 @@ def test_batch_mode_keeps_order_and_reports_bad_lines(seeded):
         json.dumps({"question": "   "}),
         json.dumps({"question": "And how many people fell below it?", "history": ["What poverty line did the Corps set?"]}),
         json.dumps({"question": "How much money was invested? " + "x" * 100_000}),
+        json.dumps({"question": "What poverty line did the Corps set?", "k": None}),  # a bad field: that line only
+        json.dumps({"question": "What poverty line did the Corps set?", "k": 2}),
     ]
     r = run(["ask", "--json", "-"], seeded, stdin="\n".join(lines) + "\n")
     out = [json.loads(line) for line in r.stdout.splitlines()]
-    assert len(out) == 5
+    assert len(out) == 7
+    assert out[5] == {"line": 6, "error": '"k" must be a whole number'} and len(out[6]["passages"]) == 2
     assert out[0]["passages"][0]["section"] == "Poverty line"
     assert out[1] == {"line": 2, "error": out[1]["error"]} and "line 2" in r.stderr
     assert out[2]["line"] == 3 and "empty" in out[2]["error"]
     assert out[3]["searched"] != out[3]["question"]
     assert any("only the first" in n for n in out[4]["notices"])
     assert r.returncode == 1 and "Traceback" not in r.stderr
+
+
+def test_a_chinese_question_gets_chinese_notices_and_labels_unless_lang_says_otherwise(seeded):
+    r = run(["ask", "兵团的扶贫标准是多少？", "-k", "2"], seeded)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "问： 兵团的扶贫标准是多少？" and any(line.startswith("答： ") for line in lines)
+    assert any(x in r.stdout for x in ("强匹配", "可能匹配", "弱匹配")) and "match," not in r.stdout
+    assert all(not line.startswith(("Note:", "提示： The")) for line in lines)  # notices in Chinese too
+    r = run(["ask", "兵团的扶贫标准是多少？", "-k", "2", "--lang", "en", "--no-gloss"], seeded)
+    assert r.stdout.startswith("Q: 兵团的扶贫标准是多少？") and "Machine translation" not in r.stdout
+    assert "match, score" in r.stdout
 
 
 def test_empty_question_is_one_line_error(tmp_path):

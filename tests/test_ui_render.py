@@ -257,7 +257,7 @@ def test_holder_reports_index_build_progress_then_ready(tmp_path):
     assert holder.status().ready and qa.passages
     assert re.fullmatch(r"Index rebuilt at start \(no index has been built yet\) in \d+ s at \d\d:\d\d \S+, "
                         r"\d{4}-\d\d-\d\d\.", holder.last_event()), holder.last_event()
-    holder.replace(qa, "added a.pdf")  # an upload: the status says so, not the start's rebuild
+    holder.replace(qa, "added", names="a.pdf")  # an upload: the status says so, not the start's rebuild
     assert holder.last_event().startswith("Added a.pdf at ")
     fractions = [f for m, f in seen if m.startswith("Building the index")]
     assert len(fractions) > 2 and fractions == sorted(fractions) and fractions[-1] == 1.0

@@ -20,6 +20,8 @@ from qa.types import Hit
 
 log = logging.getLogger(__name__)
 
+READ_SLOT, GLOSS_SLOT = 0, 1  # llama.cpp slots: one keeps the reading prompt's prefix, the other the gloss's
+
 # What a grammar-constrained span is made of: words, numbers, single CJK characters, single marks.
 _PIECE = re.compile(r"[A-Za-z0-9]+|[\u3400-\u9fff]|[^\sA-Za-z0-9\u3400-\u9fff]")
 
@@ -46,8 +48,10 @@ class LlamaReader:
             raise ReaderUnavailable(f"the reader's runtime is not installed ({e}); `make setup` installs xllamacpp") from e
         p = xllamacpp.CommonParams()
         p.model.path = str(gguf)
-        p.n_ctx = n_ctx
-        p.n_parallel = 1  # one slot: the whole context for one reading at a time (ReaderSlot serialises)
+        # two slots of n_ctx each (ReaderSlot serialises the calls): 0 reads, 1 glosses, so that each keeps
+        # its own prompt prefix in its KV cache and neither evicts the other's
+        p.n_ctx = 2 * n_ctx
+        p.n_parallel = 2
         p.cpuparams.n_threads = threads
         p.cpuparams_batch.n_threads = threads
         p.warmup = False
@@ -60,42 +64,45 @@ class LlamaReader:
         self.name = f"{name} (llama.cpp Q4_K_M)"
         self.max_span_tokens = max_span_tokens
         self.srv = xllamacpp.Server(p)
+        self._glossing: str | None = None  # the language whose gloss prefix is in the gloss slot
         self._load_prefix()
 
-    def _load_prefix(self) -> None:
-        """The prompt prefix's KV cache: restored from the file saved at the first load (3 ms), else
-        evaluated (about 3.5 s for the 0.5B model on 2 cores) and saved. The file is named by a hash of
-        the prefix, so a changed prompt is evaluated anew; any failure falls back to evaluating it."""
-        prefix = prompt_prefix()
+    def _load_prefix(self, prefix: str | None = None, slot: int = READ_SLOT) -> None:
+        """A prompt prefix's KV cache in its slot: restored from the file saved at the first load (3 ms),
+        else evaluated (about 3.5 s for the reading prefix of the 0.5B model on 2 cores) and saved. The
+        file is named by a hash of the prefix, so a changed prompt is evaluated anew; any failure falls
+        back to evaluating it."""
+        prefix = prefix or prompt_prefix()
         name = f"prefix-{hashlib.sha1(prefix.encode()).hexdigest()[:16]}.bin"
         try:
             if (Path(self._slot_dir) / name).is_file():
-                done = self._slot("restore", name)
+                done = self._slot("restore", name, slot)
                 if done.get("n_restored", 0) > 0:
                     return
         except (OSError, ValueError) as e:
             log.info("reader: prompt cache not restored (%s); evaluating the prompt", e)
-        self._complete(prefix, n_predict=1)
+        self._complete(prefix, slot=slot, n_predict=1)
         try:
-            self._slot("save", name)
+            self._slot("save", name, slot)
         except (OSError, ValueError) as e:
             log.info("reader: prompt cache not saved (%s)", e)
 
-    def _slot(self, action: str, filename: str) -> dict:
+    def _slot(self, action: str, filename: str, slot: int = READ_SLOT) -> dict:
         """llama.cpp's slot save / restore, through its HTTP API on 127.0.0.1 (the only way xllamacpp
         offers), with this process's own API key."""
         import json
         import urllib.request
 
         addr = self.srv.listening_address
-        url = f"{addr if addr.startswith('http') else 'http://' + addr}/slots/0?action={action}"
+        url = f"{addr if addr.startswith('http') else 'http://' + addr}/slots/{slot}?action={action}"
         req = urllib.request.Request(url, data=json.dumps({"filename": filename}).encode(), method="POST",
                                      headers={"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=30) as r:
             return json.loads(r.read())
 
-    def _complete(self, prompt: str, **extra) -> dict:
-        r = self.srv.handle_completions({"prompt": prompt, "temperature": 0, "cache_prompt": True, **extra})
+    def _complete(self, prompt: str, slot: int = READ_SLOT, **extra) -> dict:
+        r = self.srv.handle_completions({"prompt": prompt, "temperature": 0, "cache_prompt": True, "id_slot": slot,
+                                         **extra})
         if not isinstance(r, dict) or "choices" not in r:
             raise ReaderUnavailable(f"the reader's runtime failed: {str(r)[:200]}")
         return r["choices"][0]
@@ -131,6 +138,37 @@ class LlamaReader:
             return None
         s, e = trim_span(context, *found)
         return (s, e) if e > s else None
+
+
+    def gloss(self, text: str, language: str) -> str | None:
+        """`text` translated into `language` ("en" or "zh") by the same model, greedily, in its own slot
+        (its prompt prefix cached there, as the reading prefix is in slot 0)."""
+        if self._glossing != language:  # the other language's prefix: restored from its file (3 ms)
+            self._load_prefix(gloss_prompt("", language, prefix_only=True), GLOSS_SLOT)
+            self._glossing = language
+        out = self._complete(gloss_prompt(text, language), slot=GLOSS_SLOT, n_predict=min(160, 8 + 3 * len(text)),
+                             stop=["<|im_end|>", "\n"])["text"].strip()
+        return out or None
+
+
+_GLOSS_EXAMPLES = {
+    "zh": (("the poverty line of 2300 Yuan per capita net income", "人均纯收入2300元的贫困线"),
+           ("Xinjiang trained 1,250 teachers in 2010", "新疆在2010年培训了1,250名教师")),
+    "en": (("兵团贫困人口为12.5万人", "the Corps had 125,000 poor people"),
+           ("甘肃省投入资金3.6亿元", "Gansu Province invested 360 million yuan")),
+}
+
+
+def gloss_prompt(text: str, language: str, prefix_only: bool = False) -> str:
+    """The chat prompt for a gloss: translate a quote, every figure kept, nothing added (up to the quote
+    with `prefix_only`, the part cached in the gloss slot)."""
+    name = {"en": "English", "zh": "Chinese"}[language]
+    system = (f"You translate short quotes from reports into {name}. Translate faithfully and completely; keep "
+              "every number, year and percentage exactly; add nothing. Reply with the translation only.")
+    turns = "".join(f"<|im_start|>user\n{src}<|im_end|>\n<|im_start|>assistant\n{dst}<|im_end|>\n"
+                    for src, dst in _GLOSS_EXAMPLES[language])
+    prefix = f"<|im_start|>system\n{system}<|im_end|>\n{turns}<|im_start|>user\n"
+    return prefix if prefix_only else f"{prefix}{text}<|im_end|>\n<|im_start|>assistant\n"
 
 
 def _starts_not_found(token: str) -> bool:
@@ -236,3 +274,11 @@ class ReaderSlot:
         with self._lock:
             return read(self._reader, question, hits, top=st.top, cutoff=st.cutoff, neighbours=st.neighbours,
                         whole=st.whole)
+
+    def gloss(self, text: str, language: str) -> str | None:
+        """The reader model's translation of `text` into `language`, or None while it is not there (or
+        a reader without `gloss`)."""
+        if self._reader is None or not hasattr(self._reader, "gloss"):
+            return None
+        with self._lock:
+            return self._reader.gloss(text, language)

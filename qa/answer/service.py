@@ -145,6 +145,26 @@ class ReportQA:
                          abstain=verdict.abstains)
         return dataclasses.replace(two_reports(answer), reader=reader_state, reasons=tuple(verdict.reasons))
 
+    def gloss(self, answer: Answer, *, sentence: bool = False) -> tuple[Answer, str | None]:
+        """The answer with a checked gloss of its span (or of the span's sentence) in the question's
+        language, when the report is in the other one (qa/answer/gloss.py); and why there is none, when
+        one was wanted but not shown. An abstention or a span the reader did not accept gets none."""
+        from qa.answer import gloss as g
+        from qa.types import Gloss
+
+        hit = answer.span_hit
+        if hit is None or hit.answers is not True or self.reader is None:
+            return answer, None
+        target = g.wanted(answer.question, hit.span)
+        if target is None:
+            return answer, None
+        text = hit.highlight if sentence else hit.span
+        written = self.reader.gloss(text, target)
+        why = g.check(text, written, target, self.retriever.translator)
+        if why is not None:
+            return answer, why
+        return dataclasses.replace(answer, gloss=Gloss(written.strip(), target, "sentence" if sentence else "span")), None
+
     def _retrieve(self, searched: str, question: str, *, k: int, mode: str, docs: Iterable[str] | None,
                   years: str | tuple[int, int] | None) -> list[Candidate]:
         span = parse_years(years) if isinstance(years, str) or years is None else (min(years), max(years))

@@ -38,28 +38,30 @@ def _chart(index_dir: Path) -> Path:
     return cache_path(index_dir).with_suffix(".png")
 
 
-def cached_view(holder: QAHolder, corpus_dir: Path, index_dir: Path) -> tuple[str, str | None]:
+def cached_view(holder: QAHolder, corpus_dir: Path, index_dir: Path, lang: str = "en") -> tuple[str, str | None]:
     """(Markdown, chart path) of the saved evaluation, or a plain note when there is none for this index."""
     from qa.eval.evaluate import cache_path, is_current, load_report
+    from qa.words import say
 
     paths = _paths(corpus_dir)
     if not paths:
-        return f"No question set (`*.questions.jsonl`) in `{shown_path(corpus_dir, corpus_dir)}`.", None
+        return say("eval_no_questions", lang, folder=shown_path(corpus_dir, corpus_dir)), None
     report = load_report(cache_path(index_dir))
     if report is None or not holder.wait(0) or not is_current(report, holder.get(), paths):
-        return "No evaluation of this index yet: press **Run the evaluation** (about a minute).", None
+        return say("eval_none", lang), None
     chart = _chart(index_dir)
     return report.to_markdown(failures=10), (str(chart) if chart.is_file() else None)
 
 
-def run_view(holder: QAHolder, corpus_dir: Path, index_dir: Path, progress) -> tuple[str, str | None]:
+def run_view(holder: QAHolder, corpus_dir: Path, index_dir: Path, progress, lang: str = "en") -> tuple[str, str | None]:
     from qa.eval.evaluate import cache_path, evaluate, plot, questions_digest, save_report
     from qa.eval.questions import load_question_files
     from qa.search.retrieve import MODES
+    from qa.words import say
 
     paths = _paths(corpus_dir)
     if not paths:
-        return f"No question set (`*.questions.jsonl`) in `{shown_path(corpus_dir, corpus_dir)}`.", None
+        return say("eval_no_questions", lang, folder=shown_path(corpus_dir, corpus_dir)), None
     qa = holder.get()
     meta = {"source": ", ".join(shown_path(p, corpus_dir) for p in paths), "questions_sha256": questions_digest(paths)}
     report = evaluate(qa, load_question_files(paths), list(MODES),
@@ -69,29 +71,37 @@ def run_view(holder: QAHolder, corpus_dir: Path, index_dir: Path, progress) -> t
     return report.to_markdown(failures=10), str(chart)
 
 
-def add_evaluation_tab(demo: gr.Blocks, holder: QAHolder, corpus_dir: Path, index_dir: Path) -> None:
-    """Call inside `gr.Tabs()`."""
-    with gr.Tab("Evaluation", id="evaluation"):
-        gr.Markdown("Retrieval accuracy on the question set shipped beside the reports "
-                    "(`python -m qa eval` prints the same).")
-        run = gr.Button("Run the evaluation", elem_id="eval-run")
+def add_evaluation_tab(demo: gr.Blocks, holder: QAHolder, corpus_dir: Path, index_dir: Path,
+                       t: gr.I18n | None = None, lang_js: str | None = None) -> list[tuple[object, str, str]]:
+    """Call inside `gr.Tabs()`. `t`: the page's words (qa.words keys); `lang_js` fills in the page's
+    language as the last input (qa/app/ui.py). Returns (component, property, key of qa.words) for the
+    language switch."""
+    from qa.app.ui import ui_lang
+    from qa.words import say
+
+    t = t or (lambda key: say(key))
+    with gr.Tab(t("tab_eval"), id="evaluation") as tab:
+        intro = gr.Markdown(t("eval_intro"))
+        run = gr.Button(t("eval_run"), elem_id="eval-run")
+        lang = gr.Textbox("en", visible=False)
         chart = gr.Image(label="Recall@k per mode, Hit@1 per type", show_label=False, type="filepath",
                          elem_id="eval-chart", interactive=False, buttons=["download", "fullscreen"])
         table = gr.Markdown("", elem_id="eval-table")
 
-    def show():
+    def show(code: str | None = None):
         holder.wait(None)
         try:
-            return cached_view(holder, corpus_dir, index_dir)
+            return cached_view(holder, corpus_dir, index_dir, ui_lang(code))
         except RuntimeError as e:  # the reports could not be opened: the status line says why
             return str(e), None
 
-    def rerun(progress=gr.Progress()):
+    def rerun(code: str | None = None, progress=gr.Progress()):
         try:
-            return run_view(holder, corpus_dir, index_dir, progress)
+            return run_view(holder, corpus_dir, index_dir, progress, ui_lang(code))
         except RuntimeError as e:
             return str(e), None
 
-    demo.load(show, None, [table, chart], api_visibility="private")
-    run.click(rerun, None, [table, chart], concurrency_limit=1, concurrency_id="evaluation",
-              api_visibility="private")
+    demo.load(show, [lang], [table, chart], api_visibility="private", js=lang_js)
+    run.click(rerun, [lang], [table, chart], concurrency_limit=1, concurrency_id="evaluation",
+              api_visibility="private", js=lang_js)
+    return [(tab, "label", "tab_eval"), (intro, "value", "eval_intro"), (run, "value", "eval_run")]

@@ -12,9 +12,10 @@ import re
 from collections.abc import Iterable
 
 from qa.types import DOUBT
+from qa.words import count, localize, say
 
 LABELS = {"strong": "strong match", "possible": "possible match", "weak": "weak match"}
-NOTHING_FOUND = "Nothing in the reports answers this question."
+NOTHING_FOUND = say("nothing")
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$])")
 
@@ -29,8 +30,16 @@ def md_text(text: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", html.escape("" if text is None else str(text), quote=False))
 
 
-def label(confidence: str) -> str:
-    return LABELS.get(confidence, "weak match")
+def label(confidence: str, lang: str = "en") -> str:
+    return say(confidence if confidence in LABELS else "weak", lang)
+
+
+def citation(hit: dict, lang: str = "en") -> str:
+    """The passage's citation (`Title (year) › Section ¶n, p. N`), the page said in Chinese for "zh"."""
+    text = hit["citation"]
+    if lang == "zh" and hit.get("page"):
+        text = text.removesuffix(f", p. {hit['page']}") + f"，第 {int(hit['page'])} 页"
+    return text
 
 
 def highlighted(text: str, start: int, end: int, span: tuple[int, int] | None = None) -> str:
@@ -53,14 +62,13 @@ def _span(hit: dict) -> tuple[int, int] | None:
     return (int(s), int(e)) if isinstance(s, int) and isinstance(e, int) else None
 
 
-def _reader_note(hit: dict) -> str:
+def _reader_note(hit: dict, lang: str = "en") -> str:
     if hit.get("answers") is None:
         return ""
-    verdict = "answers the question" if hit["answers"] else "does not answer the question"
-    return f'<span class="qa-reader">reader: {esc(verdict)}</span>'
+    return f'<span class="qa-reader">{esc(say("reader_answers" if hit["answers"] else "reader_not", lang))}</span>'
 
 
-def _context_html(hit: dict, context: list[dict]) -> str:
+def _context_html(hit: dict, context: list[dict], lang: str = "en") -> str:
     if not context:
         return ""
     rows = []
@@ -71,31 +79,30 @@ def _context_html(hit: dict, context: list[dict]) -> str:
         else:
             section = f' <span class="qa-section">({esc(p.get("section"))})</span>' if p.get("section") else ""
             rows.append(f'<p class="qa-ctx"><b>¶{int(p["paragraph"])}</b>{section} {esc(p["text"])}</p>')
-    return ('<details class="qa-context"><summary>Open in context</summary>'
+    return (f'<details class="qa-context"><summary>{esc(say("open_context", lang))}</summary>'
             + "".join(rows) + "</details>")
 
 
-def card_html(hit: dict, context: list[dict] | None = None) -> str:
+def card_html(hit: dict, context: list[dict] | None = None, lang: str = "en") -> str:
     """One citation card: `[n] citation`, a plain label, expandable to the highlighted paragraph."""
     conf = hit.get("confidence", "weak")
     return (
         f'<details class="qa-card qa-{esc(conf)}" data-passage="{esc(hit["id"])}">'
-        f'<summary><b>[{int(hit["rank"])}]</b> {esc(hit["citation"])} '
-        f'<span class="qa-label">{esc(label(conf))}</span> {_reader_note(hit)}</summary>'
+        f'<summary><b>[{int(hit["rank"])}]</b> {esc(citation(hit, lang))} '
+        f'<span class="qa-label">{esc(label(conf, lang))}</span> {_reader_note(hit, lang)}</summary>'
         f'<p class="qa-paragraph">{highlighted(hit["text"], hit["highlight_start"], hit["highlight_end"], _span(hit))}</p>'
-        f"{_context_html(hit, context or [])}</details>"
+        f"{_context_html(hit, context or [], lang)}</details>"
     )
 
 
-def cards_html(answer: dict, contexts: dict[str, list[dict]] | None = None) -> str:
+def cards_html(answer: dict, contexts: dict[str, list[dict]] | None = None, lang: str = "en") -> str:
     """All cards of one answer, headed by what they are (answer sources or weak matches)."""
     contexts = contexts or {}
     if not answer.get("passages"):
-        return '<div class="qa-cards"><p>No passages.</p></div>'
-    head = ("Nearest passages (weak matches, none answers the question)" if answer["abstained"]
-            else "Cited passages")
-    cards = "".join(card_html(h, contexts.get(h["id"])) for h in answer["passages"])
-    return f'<div class="qa-cards"><p class="qa-cards-head">{esc(head)} for: <i>{esc(answer["question"])}</i></p>{cards}</div>'
+        return f'<div class="qa-cards"><p>{esc(say("no_passages", lang))}</p></div>'
+    head = say("nearest" if answer["abstained"] else "cited", lang)
+    cards = "".join(card_html(h, contexts.get(h["id"]), lang) for h in answer["passages"])
+    return f'<div class="qa-cards"><p class="qa-cards-head">{esc(head)} <i>{esc(answer["question"])}</i></p>{cards}</div>'
 
 
 def _cited(answer: dict) -> list[dict]:
@@ -103,7 +110,7 @@ def _cited(answer: dict) -> list[dict]:
     return [h for h in answer["passages"] if f"[{int(h['rank'])}]" in (answer.get("answer") or "")]
 
 
-def sources_line(answer: dict) -> str:
+def sources_line(answer: dict, lang: str = "en") -> str:
     """The bubble's one line of sources: "Sources: [1] Poverty line ¶3 · [2] ¶10" (the cards hold the
     full citations, title included)."""
     parts = []
@@ -111,9 +118,9 @@ def sources_line(answer: dict) -> str:
         section = h.get("section") or ""
         section = section if len(section) <= 40 else section[:39].rstrip() + "…"
         where = f"{md_text(section)} ¶{int(h['paragraph'])}" if section else f"¶{int(h['paragraph'])}"
-        page = f" p. {int(h['page'])}" if h.get("page") else ""
+        page = (f"，第 {int(h['page'])} 页" if lang == "zh" else f" p. {int(h['page'])}") if h.get("page") else ""
         parts.append(f"\\[{int(h['rank'])}\\] {where}{page}")
-    return ("*Sources:* " + " · ".join(parts)) if parts else ""
+    return (f"*{md_text(say('sources', lang))}* " + " · ".join(parts)) if parts else ""
 
 
 _CLAUSE_END = re.compile(r"[,;:，；：、]$")
@@ -150,23 +157,24 @@ def around(sentence: str, span: str, before: int = 20, after: int = 15) -> str:
     return f"{lead}{span}{rest}"
 
 
-def error_cards_html(question: str, message: str) -> str:
+def error_cards_html(question: str, message: str, lang: str = "en") -> str:
     """The passages panel for a question that could not be searched: no cards, the reason."""
-    return (f'<div class="qa-cards qa-cards-error"><p class="qa-cards-head">No passages for: <i>{esc(question)}</i></p>'
-            f"<p>Cannot search this question: {esc(message)}.</p></div>")
+    return (f'<div class="qa-cards qa-cards-error"><p class="qa-cards-head">{esc(say("no_passages_for", lang))} '
+            f'<i>{esc(question)}</i></p><p>{esc(say("cannot", lang))} {esc(localize(message, lang))}</p></div>')
 
 
-def reply_markdown(answer: dict) -> str:
-    """The assistant's chat message: what was searched (a follow-up), notices, the answer with its
-    markers, and one line of sources. Doubt is said in words; the full citations are in the cards."""
+def reply_markdown(answer: dict, lang: str = "en") -> str:
+    """The assistant's chat message in `lang`: what was searched (a follow-up), notices, the answer with
+    its markers, its gloss, and one line of sources. Doubt is said in words; the full citations are in the
+    cards. The quote is report text, never translated."""
+    w = lambda key, **kw: md_text(say(key, lang, **kw))  # noqa: E731
     lines = []
     if answer["searched"] != answer["question"]:
-        lines.append(f"*Searched for:* {md_text(answer['searched'])}")
-    lines += [f"*Note:* {md_text(n)}" for n in answer.get("notices", [])
+        lines.append(f"*{w('searched')}* {md_text(answer['searched'])}")
+    lines += [f"*{w('note')}* {md_text(localize(n, lang))}" for n in answer.get("notices", [])
               if not (answer["abstained"] and n.startswith("No passage in the reports answers"))]
     if answer["abstained"]:
-        lines.append(f"**{NOTHING_FOUND}** The nearest passages are shown with the citations, as weak "
-                     "matches, not as answers.")
+        lines.append(f"**{w('nothing')}** {w('nothing_more')}")
     else:
         text, span = answer["answer"], answer.get("answer_span")
         doubt = text.startswith(DOUBT)
@@ -176,19 +184,16 @@ def reply_markdown(answer: dict) -> str:
             body = f"**{md_text(span)}** — {md_text(around(sentence, span) + marker + more)}"
         else:
             body = md_text(text)
-        lines.append(f"*{md_text(DOUBT.strip())}* {body}" if doubt else body)
-        if sources_line(answer):
-            lines.append(sources_line(answer))
+        lines.append(f"*{w('doubt')}* {body}" if doubt else body)
+        if answer.get("answer_gloss"):  # marked as what it is: the quote is the evidence
+            lines.append(f"*{w('gloss')}* {md_text(answer['answer_gloss'])}")
+        if sources_line(answer, lang):
+            lines.append(sources_line(answer, lang))
     if answer.get("reader") == "loading":
-        lines.append("*The reader is still loading: this answer was not checked by it yet.*")
+        lines.append(f"*{w('reader_loading_note')}*")
     elif str(answer.get("reader", "")).startswith("unavailable"):
-        lines.append(f"*The reader is off ({md_text(answer['reader'].split(': ', 1)[-1])}): this answer was not checked by it.*")
+        lines.append(f"*{w('reader_off_note', why=localize(answer['reader'].split(': ', 1)[-1], lang))}*")
     return "\n\n".join(lines)
-
-
-def count(n: int, noun: str) -> str:
-    """"1 paragraph", "2 paragraphs"."""
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def report_choices(documents: list[dict], passages: list[dict]) -> list[tuple[str, str]]:
@@ -207,8 +212,8 @@ def upload_markdown(lines: list[str]) -> str:
     return "\n".join(f"- {md_text(line)}" for line in lines) or "No files."
 
 
-def error_markdown(message: str) -> str:
-    return f"**Cannot search this question:** {md_text(message)}."
+def error_markdown(message: str, lang: str = "en") -> str:
+    return f"**{md_text(say('cannot', lang))}** {md_text(localize(message, lang))}."
 
 
 def _quote(text: str) -> str:
@@ -226,7 +231,10 @@ def conversation_markdown(turns: Iterable[dict], title: str = "Report QA convers
         if t["searched"] != t["question"]:
             out += [f"*Searched for:* {t['searched']}", ""]
         out += [f"Note: {n}" for n in t.get("notices", [])]
-        out += [NOTHING_FOUND if t["abstained"] else f"**Answer:** {t['answer']}", "", "### Citations", ""]
+        out += [NOTHING_FOUND if t["abstained"] else f"**Answer:** {t['answer']}", ""]
+        if t.get("answer_gloss"):
+            out += [f"*{say('gloss')}* {t['answer_gloss']}", ""]
+        out += ["### Citations", ""]
         for h in t["passages"]:
             where = f"section “{h['section']}”, " if h.get("section") else ""
             out += [f"[{h['rank']}] {h['title']}, {where}paragraph {h['paragraph']} "
@@ -234,7 +242,7 @@ def conversation_markdown(turns: Iterable[dict], title: str = "Report QA convers
     return "\n".join(out).rstrip() + "\n"
 
 
-def sources_html(documents: list[dict], passages: list[dict]) -> str:
+def sources_html(documents: list[dict], passages: list[dict], lang: str = "en") -> str:
     """The Sources tab: each document, its sections, each paragraph readable (all escaped)."""
     by_doc: dict[str, list[dict]] = {}
     for p in passages:
@@ -247,15 +255,15 @@ def sources_html(documents: list[dict], passages: list[dict]) -> str:
                 sections.append((p.get("section"), []))
             sections[-1][1].append(p)
         body = "".join(
-            f'<details class="qa-src-section"><summary>{esc(name or "(before the first section)")} '
+            f'<details class="qa-src-section"><summary>{esc(name or say("before_first", lang))} '
             f'<span class="qa-label">{len(ps)} ¶</span></summary>'
             + "".join(f'<p id="{esc(p["id"])}"><b>¶{int(p["paragraph"])}</b> {esc(p["text"])}</p>' for p in ps)
             + "</details>"
             for name, ps in sections)
         parts.append(f'<details class="qa-src-doc"><summary><b>{esc(d["title"])}</b> '
-                     f'<span class="qa-label">{esc(d["path"])} · {count(int(d["passages"]), "paragraph")}</span>'
+                     f'<span class="qa-label">{esc(d["path"])} · {count(int(d["passages"]), "paragraph", lang)}</span>'
                      f"</summary>{body}</details>")
-    return '<div class="qa-sources">' + ("".join(parts) or "<p>No documents.</p>") + "</div>"
+    return '<div class="qa-sources">' + ("".join(parts) or f"<p>{esc(say('no_documents', lang))}</p>") + "</div>"
 
 
 CSS = """

@@ -83,7 +83,8 @@ class QAHolder:
         self._ready = threading.Event()
         self.answered = threading.Event()  # set once a question has been answered (app.py's background loads wait for it)
         self._lock = threading.Lock()
-        self._event: tuple[str, datetime] | None = None  # what last changed the served index, and when
+        # what last changed the served index (a key of qa.words and its fields), and when
+        self._event: tuple[str, dict, datetime] | None = None
         if qa is not None:
             self._ready.set()
 
@@ -113,8 +114,8 @@ class QAHolder:
             with self._lock:
                 self._qa = qa
                 self._status = Status("Ready", 1.0, True)
-                self._event = (f"index rebuilt at start ({build.reason}) in {build.seconds:.0f} s" if build
-                               else "opened the saved index", datetime.now().astimezone())
+                self._event = (("rebuilt", {"why": build.reason, "seconds": f"{build.seconds:.0f}"}) if build
+                               else ("opened", {})) + (datetime.now().astimezone(),)
             log.info("Report QA ready")
         self._ready.set()
 
@@ -125,25 +126,30 @@ class QAHolder:
     def wait(self, timeout: float | None = None) -> bool:
         return self._ready.wait(timeout)
 
-    def replace(self, qa: object, what: str = "index updated") -> None:
+    def replace(self, qa: object, what: str = "updated", **fields) -> None:
         """Swap in a newer ReportQA (after reports were added, or a replica's switch to a new build;
-        `what` says which, for the status line); requests already running keep the old one."""
+        `what` and `fields` say which, for the status line: a key of qa.words, "added" with `names`,
+        "switched" with `name`); requests already running keep the old one."""
         with self._lock:
             self._qa = qa
             self._error = None
             self._status = Status("Ready", 1.0, True)
-            self._event = (what, datetime.now().astimezone())
+            self._event = (what, fields, datetime.now().astimezone())
         self._ready.set()
 
-    def last_event(self) -> str:
-        """What last changed the served index, and when: "index updated (added a.pdf) at 14:02 UTC,
-        2026-12-07"; "" before the index is open."""
+    def last_event(self, lang: str = "en") -> str:
+        """What last changed the served index, and when, in `lang`: "Added a.pdf at 14:02 UTC,
+        2026-12-07."; "" before the index is open."""
+        from qa.words import localize, say
+
         with self._lock:
             event = self._event
         if event is None:
             return ""
-        what, when = event
-        return f"{what[:1].upper()}{what[1:]} at {when:%H:%M %Z, %Y-%m-%d}."
+        what, fields, when = event
+        fields = {k: localize(v, lang) if k == "why" else v for k, v in fields.items()}
+        stamp = f"{when:%Y-%m-%d %H:%M}（{when:%z}）" if lang == "zh" else f"{when:%H:%M %Z, %Y-%m-%d}"
+        return say("at", lang, what=say(what, lang, **fields), when=stamp)
 
     def get(self, timeout: float | None = 900):
         """The ReportQA; RuntimeError if opening failed or did not finish in time."""
@@ -183,7 +189,7 @@ def follow_builds(holder: QAHolder, index_dir, reopen: Callable[[object], object
                 continue
             tried = name
             try:
-                holder.replace(reopen(qa), f"switched to the writer's build {name}")
+                holder.replace(reopen(qa), "switched", name=name)
                 log.info("now serving %s", name)
             except (QAError, OSError, ValueError) as e:
                 log.warning("kept %s: could not open %s (%s)", serving, name, e)

@@ -33,6 +33,7 @@ from qa.app.render import (
 from qa.app.state import QAHolder
 from qa.errors import QAError
 from qa.ingest.uploads import UPLOAD_SUFFIXES
+from qa.words import WORDS, localize, say
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,18 @@ CHAT_JS = """
   watch();
 }
 """
+# Each event's last input is the page's language: Gradio keeps the locale it shows the page in (the
+# browser's, or the one chosen under Settings › Language) in <html lang>; replies, cards and the status
+# line are written in it.
+LANG_JS = """(...args) => { args[args.length - 1] = document.documentElement.lang || navigator.language || "en";
+  return args; }"""
+
+
+def ui_lang(code: str | None) -> str:
+    """"zh" for a Chinese locale ("zh", "zh-CN", "zh-Hans-TW"), else "en"."""
+    return "zh" if str(code or "").lower().startswith("zh") else "en"
+
+
 # The system's sans-serif: Gradio's bundled Source Sans Pro has a stub semibold face, so bold capitals
 # fell back to another font mid-word.
 FONTS = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Noto Sans", "DejaVu Sans", "sans-serif")
@@ -82,7 +95,8 @@ def _strings(x) -> bool:
 
 
 def ask_json(holder: QAHolder, question: str, history: list[str] | None = None, k: int = 5,
-             docs: list[str] | None = None, years: str | None = None, read: bool | None = None) -> dict:
+             docs: list[str] | None = None, years: str | None = None, read: bool | None = None,
+             gloss: bool | None = None) -> dict:
     """`Answer.to_json()` for the question, or {"error": "..."} when it cannot be searched."""
     if history is not None and not _strings(history):
         return {"error": "history must be a list of earlier questions (strings)"}
@@ -91,10 +105,13 @@ def ask_json(holder: QAHolder, question: str, history: list[str] | None = None, 
     if years is not None and not isinstance(years, (str, int)):
         return {"error": 'years must be a year or a range like "2010-2012"'}
     try:
-        answer = holder.get().ask(question, history or [], k=k, docs=docs, years=None if years is None else str(years),
-                                  read=read is not False).to_json()
+        qa_ = holder.get()
+        answer = qa_.ask(question, history or [], k=k, docs=docs, years=None if years is None else str(years),
+                         read=read is not False)
         holder.answered.set()
-        return answer
+        if gloss is not False and read is not False:
+            answer = qa_.gloss(answer)[0]
+        return answer.to_json()
     except (QAError, RuntimeError) as e:  # a bad question, an engine fault, reports that could not be opened
         return {"error": str(e)}
     except Exception as e:  # anything else is still said in words, not raised at the API's caller
@@ -102,13 +119,13 @@ def ask_json(holder: QAHolder, question: str, history: list[str] | None = None, 
         return {"error": f"the search failed ({e.__class__.__name__}: {e})"}
 
 
-def _shown_question(question: str) -> str:
-    q = question if len(question) <= MAX_SHOWN_QUESTION else (
-        question[:MAX_SHOWN_QUESTION] + f"… ({len(question):,} characters)")
-    return md_text(q) if q.strip() else "*(empty question)*"
+def _shown_question(question: str, lang: str = "en") -> str:
+    more = f"…（共 {len(question):,} 个字符）" if lang == "zh" else f"… ({len(question):,} characters)"
+    q = question if len(question) <= MAX_SHOWN_QUESTION else question[:MAX_SHOWN_QUESTION] + more
+    return md_text(q) if q.strip() else f"*{md_text(say('empty_question', lang))}*"
 
 
-def _download(turns: list[dict]) -> str | None:
+def _download(turns: list[dict]) -> str | None:  # the Markdown file keeps the project's English headings
     if not turns:
         return None
     _DOWNLOADS.mkdir(parents=True, exist_ok=True)
@@ -120,24 +137,25 @@ def _download(turns: list[dict]) -> str | None:
     return str(path)
 
 
-def reader_status(slot) -> str:
+def reader_status(slot, lang: str = "en") -> str:
     """The reader's state in words, for the status line."""
     if slot is None:
-        return "Reader: off (start the app with --reader to check answers and quote the span)."
+        return md_text(say("reader_off", lang))
     if slot.state == "loading":
-        return "Reader: loading — answers are not checked by it yet."
+        return md_text(say("reader_loading", lang))
     if slot.state == "on":
-        took = f" (loaded in {slot.seconds:.0f} s)" if slot.seconds else ""
-        return f"Reader: on{took} — answers are checked and the answer span quoted."
-    return f"Reader: off — {md_text(slot.state.removeprefix('unavailable: '))}. Answers are not checked by it."
+        took = say("reader_took", lang, seconds=f"{slot.seconds:.0f}") if slot.seconds else ""
+        return md_text(say("reader_on", lang, took=took))
+    return md_text(say("reader_unavailable", lang, why=localize(slot.state.removeprefix("unavailable: "), lang)))
 
 
-def status_line(holder: QAHolder) -> str:
+def status_line(holder: QAHolder, lang: str = "en") -> str:
     """"Ready: 2 reports, 17 paragraphs. Added a.pdf at 14:02 UTC, 2026-12-07. Reader: on …" — what is
     served, what last changed it and when, and the reader's state."""
     qa_ = holder.get()
-    ready = f"Ready: {count(len(qa_.index.documents), 'report')}, {count(len(qa_.passages), 'paragraph')}."
-    return " ".join(x for x in (ready, md_text(holder.last_event()), reader_status(qa_.reader)) if x)
+    ready = say("ready", lang, reports=count(len(qa_.index.documents), "report", lang),
+                paragraphs=count(len(qa_.passages), "paragraph", lang))
+    return " ".join(x for x in (md_text(ready), md_text(holder.last_event(lang)), reader_status(qa_.reader, lang)) if x)
 
 
 def _judge_updates(answer: dict | None) -> list:
@@ -145,75 +163,107 @@ def _judge_updates(answer: dict | None) -> list:
     return [gr.update(visible=i < n) for i in range(JUDGE_BUTTONS)] + [gr.update(visible=n > 0)]
 
 
-def _filter_updates(qa_) -> tuple[dict, str]:
+def _filter_updates(qa_, lang: str = "en") -> tuple[dict, str]:
     docs = [d.__dict__ for d in qa_.index.documents]
     # a lean replica holds no passage: the filter and the Sources tab list the reports only
     passages = [] if getattr(qa_, "lean", False) else [p.to_dict() for p in qa_.passages]
-    return gr.update(choices=report_choices(docs, passages)), sources_html(docs, passages)
+    return gr.update(choices=report_choices(docs, passages)), sources_html(docs, passages, lang)
 
 
 class _Handlers:
     """What the page's events do, for one app (the service in `holder`); Gradio calls the bound methods."""
 
     def __init__(self, holder: QAHolder, *, k: int, judgments_path: Path | None, judgments_roots: list[Path] | None,
-                 corpus_dir: Path | None, index_dir: Path | None):
-        self.holder, self.k = holder, k
+                 corpus_dir: Path | None, index_dir: Path | None, gloss: bool = True,
+                 examples: dict[str, tuple[str, ...]] | None = None):
+        self.holder, self.k, self.gloss = holder, k, gloss
+        self.examples = examples or {}
         self.judgments_path, self.judgments_roots = judgments_path, judgments_roots
         self.corpus_dir, self.index_dir = corpus_dir, index_dir
 
+    def respond_example(self, i: int, chat: list, asked: list[str], turns: list[dict], docs: list[str] | None = None,
+                        years: str | None = None, lang: str | None = None):
+        """An example button: its question in the page's language."""
+        examples = self.examples.get(ui_lang(lang)) or self.examples.get("en") or ()
+        yield from self.respond(examples[i] if i < len(examples) else "", chat, asked, turns, docs, years, lang)
+
     def respond(self, question: str, chat: list, asked: list[str], turns: list[dict], docs: list[str] | None = None,
-                years: str | None = None):
-        """Two steps: the passages at once (retrieval only), then the reader's verdict and span when
-        the reader is on (it replaces the first reply)."""
+                years: str | None = None, lang: str | None = None):
+        """Up to three steps: the passages at once (retrieval only), then the reader's verdict and span when
+        the reader is on (it replaces the first reply), then the gloss when one is wanted. Written in the
+        page's language (`lang`, a locale)."""
+        lang = ui_lang(lang)
         question = question or ""
-        chat = list(chat or []) + [{"role": "user", "content": _shown_question(question)}]
+        chat = list(chat or []) + [{"role": "user", "content": _shown_question(question, lang)}]
+        # the box is emptied at once and never again: what the user types meanwhile is kept
+        yield ("", chat, asked, turns, gr.update(), *_judge_updates(None), "", gr.update())
         try:
             qa_ = self.holder.get()
             ask = partial(qa_.ask, question, list(asked or []), k=self.k, docs=docs or None, years=years or None)
             first = ask(read=False).to_json()
             self.holder.answered.set()
         except (QAError, RuntimeError) as e:  # a bad question, an engine fault; RuntimeError: reports not open
-            yield self._failed(question, str(e), chat, asked, turns)
+            yield self._failed(question, str(e), chat, asked, turns, lang)
             return
         except Exception as e:  # an engine fault: said in words, the app keeps serving
             log.exception("question failed")
-            yield self._failed(question, f"the search failed ({e.__class__.__name__}: {e})", chat, asked, turns)
+            yield self._failed(question, f"the search failed ({e.__class__.__name__}: {e})", chat, asked, turns, lang)
             return
         reading = qa_.reader is not None and qa_.reader.state == "on"
         contexts = {h["id"]: [p.to_dict() for p in qa_.context(h["id"])] for h in first["passages"]}
         asked = list(asked or []) + [first["question"]]
         if reading:
-            draft = reply_markdown(first) + "\n\n*Reading the top passages to check that they answer…*"
-            yield ("", chat + [{"role": "assistant", "content": draft}], asked, list(turns or []),
-                   cards_html(first, contexts), *_judge_updates(None), "", gr.update())
+            draft = reply_markdown(first, lang) + f"\n\n*{md_text(say('reading', lang))}*"
+            yield (gr.update(), chat + [{"role": "assistant", "content": draft}], asked, list(turns or []),
+                   cards_html(first, contexts, lang), *_judge_updates(None), "", gr.update())
+            read = None
             try:
-                answer = ask(read=True).to_json()
+                read = ask(read=True)
+                answer = read.to_json()
             except Exception:  # the reader failed on this one: the passages stand, unchecked
                 log.exception("reading failed")
                 answer = {**first, "reader": "unavailable: the reader failed on this question"}
             contexts.update({h["id"]: [p.to_dict() for p in qa_.context(h["id"])] for h in answer["passages"]
                              if h["id"] not in contexts})
         else:
+            read = None
             answer = first if qa_.reader is None else {**first, "reader": qa_.reader.state}
-        chat.append({"role": "assistant", "content": reply_markdown(answer)})
         turns = list(turns or []) + [answer]
-        yield ("", chat, asked, turns, cards_html(answer, contexts), *_judge_updates(answer), "",
-               _download(turns))
+        yield (gr.update(), chat + [{"role": "assistant", "content": reply_markdown(answer, lang)}], asked, turns,
+               cards_html(answer, contexts, lang), *_judge_updates(answer), "", _download(turns))
+        glossed = self._gloss(qa_, read)  # after the answer and its passages: it never holds them up
+        if glossed is not None:
+            answer = glossed
+            turns = turns[:-1] + [answer]
+            yield (gr.update(), chat + [{"role": "assistant", "content": reply_markdown(answer, lang)}], asked, turns,
+                   gr.update(), *_judge_updates(answer), gr.update(), _download(turns))
+
+    def _gloss(self, qa_, read) -> dict | None:
+        """The answer's JSON with its checked gloss, or None when there is none to add."""
+        if read is None or not self.gloss:
+            return None
+        try:
+            glossed, _ = qa_.gloss(read)
+        except Exception:  # a failed gloss is no gloss; the answer stands
+            log.exception("gloss failed")
+            return None
+        return glossed.to_json() if glossed.gloss is not None else None
 
     @staticmethod
-    def _failed(question: str, message: str, chat: list, asked: list[str], turns: list[dict]) -> tuple:
+    def _failed(question: str, message: str, chat: list, asked: list[str], turns: list[dict], lang: str) -> tuple:
         """The outputs for a question that could not be searched: the reason in the chat, and the passages
         panel says so too (no cards of an earlier question left beside it)."""
         answer = {"question": question, "error": message}
-        chat = chat + [{"role": "assistant", "content": error_markdown(message)}]
+        chat = chat + [{"role": "assistant", "content": error_markdown(message, lang)}]
         turns = list(turns or []) + [answer]
-        return ("", chat, asked, turns, error_cards_html(question, message), *_judge_updates(None), "",
+        return (gr.update(), chat, asked, turns, error_cards_html(question, message, lang), *_judge_updates(None), "",
                 _download(turns))
 
-    def judge(self, choice: int | None, turns: list[dict]) -> str:
+    def judge(self, choice: int | None, turns: list[dict], lang: str | None = None) -> str:
+        lang = ui_lang(lang)
         answered = [t for t in turns or [] if "error" not in t]
         if not answered:
-            return "Ask a question first."
+            return md_text(say("ask_first", lang))
         last = answered[-1]
         earlier = [t["question"] for t in answered[:-1]]
         if choice is None:
@@ -227,171 +277,266 @@ class _Handlers:
                                      allowed_roots=self.judgments_roots)
         except (OSError, ValueError) as e:
             log.warning("judgment not saved: %s", e)
-            return f"Not saved: {md_text(e)}"
-        what = f"[{choice + 1}] answered it" if choice is not None else "none of the passages answered it"
-        return f"Thank you, saved: {what}." if new else f"Already saved: {what}."
+            return md_text(say("not_saved", lang, why=e))
+        what = say("answered_it", lang, n=choice + 1) if choice is not None else say("none_of_them", lang)
+        return md_text(say("saved" if new else "already_saved", lang, what=what))
+
+    def switch(self, worded: list[tuple[object, str, str]], components: list, lang: str | None, turns: list[dict]):
+        """The language switch: every worded component, the conversation (rebuilt from `turns`), the cards
+        of the last answer, the status line and the Sources tab in `lang`."""
+        lang = ui_lang(lang)
+        words = self.words[lang]
+        props: dict[object, dict] = {c: {} for c in components}
+        for c, prop, key in worded:
+            props[c][prop] = words[key]
+        chat = []
+        for t in turns or []:
+            chat.append({"role": "user", "content": _shown_question(t["question"], lang)})
+            reply = error_markdown(t["error"], lang) if "error" in t else reply_markdown(t, lang)
+            chat.append({"role": "assistant", "content": reply})
+        last = (turns or [None])[-1]
+        qa_ = self.holder.get(timeout=0) if self.holder.wait(0) else None
+        if last is None:
+            cards = ""
+        elif "error" in last:
+            cards = error_cards_html(last["question"], last["error"], lang)
+        else:
+            cards = cards_html(last, self._contexts(qa_, last), lang)
+        status = status_line(self.holder, lang) if qa_ is not None else md_text(say("opening", lang))
+        sources = _filter_updates(qa_, lang)[1] if qa_ is not None else gr.update()
+        return (*[gr.update(**props[c]) for c in components], chat, cards, status, sources)
+
+    @staticmethod
+    def _contexts(qa_, answer: dict) -> dict[str, list[dict]]:
+        """Each passage's neighbours, for "Open in context" (none for a passage no longer indexed)."""
+        out = {}
+        for h in answer["passages"] if qa_ is not None else []:
+            try:
+                out[h["id"]] = [p.to_dict() for p in qa_.context(h["id"])]
+            except KeyError:
+                continue
+        return out
 
     @staticmethod
     def clear():
         return ([], [], [], "", *_judge_updates(None), "", None)
 
-    def wait_ready(self, progress=gr.Progress()):
+    def wait_ready(self, lang: str | None = None, progress=gr.Progress()):
         """The page's status line: progress while the index opens, then "Ready", then the reader's
         state once it has loaded (answers come meanwhile, marked as not checked by it)."""
+        lang = ui_lang(lang)
         holder = self.holder
         while not holder.wait(0.3):
             s = holder.status()
-            progress(s.fraction, desc=s.message)
+            progress(s.fraction, desc=localize(s.message, lang))
         s = holder.status()
         if s.error:
-            yield f"**{md_text(s.message)}**", "", gr.update()
+            yield f"**{md_text(say('could_not_open', lang, why=s.error))}**", "", gr.update(), lang
             return
         qa_ = holder.get()
-        choices, sources_ = _filter_updates(qa_)
-        yield status_line(holder), sources_, choices
+        choices, sources_ = _filter_updates(qa_, lang)
+        yield status_line(holder, lang), sources_, choices, lang
         if qa_.reader is not None and not qa_.reader.wait(0):
             while not qa_.reader.wait(0.5):
                 pass
-            yield status_line(holder), gr.update(), gr.update()
+            yield status_line(holder, lang), gr.update(), gr.update(), gr.update()
 
-    def upload(self, files: list[str] | None, progress=gr.Progress()):
+    def upload(self, files: list[str] | None, lang: str | None = None, progress=gr.Progress()):
         from qa.app.uploads import add_reports
 
+        lang = ui_lang(lang)
         pairs = [(Path(f), Path(f).name) for f in files or []]
         try:
             lines, changed = add_reports(self.holder, pairs, self.corpus_dir, self.index_dir,
-                                         lambda msg, frac: progress(frac, desc=msg))
+                                         lambda msg, frac: progress(frac, desc=localize(msg, lang)))
         except Exception as e:  # the files were removed again; the previous index is still in use
             log.exception("upload failed")
             lines, changed = [f"The reports could not be indexed ({e}); nothing was added."], False
+        lines = [localize(line, lang) for line in lines]
         if not changed:
             return upload_markdown(lines), None, gr.update(), gr.update(), gr.update()
-        return (upload_markdown(lines), None, *_filter_updates(self.holder.get()), status_line(self.holder))
+        return (upload_markdown(lines), None, *_filter_updates(self.holder.get(), lang), status_line(self.holder, lang))
 
 
 class _Page:
     """The page's components, filled in by the layout steps below and wired by `_wire`."""
 
-    def __init__(self) -> None:
+    def __init__(self, t: gr.I18n) -> None:
+        self.t = t  # the page's own words: keys of qa.words, shown in the browser's language
         self.uploader = self.upload_status = None  # no upload box without a corpus folder to write to
         self.example_btns: list = []
+        # (component, property, key of the page's words): what the language switch rewrites
+        self.worded: list[tuple[object, str, str]] = []
+        self.lang = gr.Textbox("en", visible=False, elem_id="ui-lang")  # filled in by LANG_JS on every event
+
+
+def page_words(title: str, examples: dict[str, tuple[str, ...]]) -> gr.I18n:
+    """The page's static words for `gr.I18n`: qa.words, with the title, the upload label, the judgment
+    buttons and the example questions filled in per language."""
+    table = {}
+    for lang, words in WORDS.items():
+        own = dict(words)
+        own["title_md"] = f"## {md_text(title if lang == 'en' else '报告问答')}\n{words['intro']}"
+        own["upload_label"] = words["upload"].format(types=" ".join(UPLOAD_SUFFIXES))
+        own["examples_md"] = f"**{words['examples']}**"
+        for i in range(JUDGE_BUTTONS):
+            own[f"answered_{i + 1}"] = words["answered_it"].format(n=i + 1)
+        for i, e in enumerate(examples.get(lang) or examples.get("en") or ()):
+            own[f"example_{i}"] = e
+        table[lang] = own
+    return gr.I18n(**table)
 
 
 def _tools_panel(page: _Page, uploads: bool) -> None:
     """Filters (reports, years) and, when the app may write to the corpus, the upload box."""
-    with gr.Accordion("Filters and uploads", open=False, elem_id="tools"):
+    t = page.t
+    with gr.Accordion(t("tools"), open=False, elem_id="tools") as tools:
         with gr.Row():
-            page.doc_filter = gr.Dropdown([], value=[], multiselect=True, label="Only these reports (none = all)",
+            page.doc_filter = gr.Dropdown([], value=[], multiselect=True, label=t("doc_filter"),
                                           elem_id="doc-filter", scale=3)
-            page.year_filter = gr.Textbox(label="Years", placeholder="e.g. 2011 or 2010-2012",
+            page.year_filter = gr.Textbox(label=t("years"), placeholder=t("years_hint"),
                                           elem_id="year-filter", max_lines=1, scale=1)
         if uploads:
-            page.uploader = gr.File(file_count="multiple", type="filepath", elem_id="upload",
-                                    label=f"Add reports ({' '.join(UPLOAD_SUFFIXES)}, up to 20 MB each)")
+            page.uploader = gr.File(file_count="multiple", type="filepath", elem_id="upload", label=t("upload_label"))
             page.upload_status = gr.Markdown("", elem_id="upload-status")
+            page.worded.append((page.uploader, "label", "upload_label"))
+    page.worded += [(tools, "label", "tools"), (page.doc_filter, "label", "doc_filter"),
+                    (page.year_filter, "label", "years"), (page.year_filter, "placeholder", "years_hint")]
 
 
-def _ask_tab(page: _Page, examples) -> None:
+def _ask_tab(page: _Page, n_examples: int) -> None:
     """The conversation (left) and the citation cards with the judgment buttons (right)."""
+    t = page.t
     with gr.Row():
         with gr.Column(scale=3):
             page.chat = gr.Chatbot(elem_id="chat", label="Conversation", show_label=False, autoscroll=False,
                                    height="min(560px, 60vh)",
                                    buttons=["copy", "copy_all"], latex_delimiters=[],
-                                   feedback_options=None, placeholder="Ask a question about the reports.")
-            page.question = gr.Textbox(elem_id="question", show_label=False, lines=1, max_lines=4,
-                                       placeholder="Ask a question and press Enter", autofocus=True)
+                                   feedback_options=None, placeholder=t("chat_hint"))
+            page.question = gr.Textbox(elem_id="question", label=t("question_label"), show_label=False, lines=1,
+                                       max_lines=4,
+                                       placeholder=t("question_hint"), autofocus=True)
             with gr.Row():
-                page.ask_btn = gr.Button("Ask", variant="primary", elem_id="ask-btn")
-                page.clear_btn = gr.Button("Clear", elem_id="clear-btn")
-                page.download = gr.DownloadButton("Download conversation (.md)", elem_id="download", value=None)
-            if examples:
-                gr.Markdown("**Examples** (click to ask):")
+                page.ask_btn = gr.Button(t("ask"), variant="primary", elem_id="ask-btn")
+                page.clear_btn = gr.Button(t("clear"), elem_id="clear-btn")
+                page.download = gr.DownloadButton(t("download"), elem_id="download", value=None)
+            if n_examples:
+                examples_md = gr.Markdown(t("examples_md"))
                 with gr.Row():
-                    page.example_btns = [gr.Button(e, size="sm", elem_classes=["qa-example"]) for e in examples]
+                    page.example_btns = [gr.Button(t(f"example_{i}"), size="sm", elem_classes=["qa-example"])
+                                         for i in range(n_examples)]
+                page.worded += [(examples_md, "value", "examples_md")]
+                page.worded += [(b, "value", f"example_{i}") for i, b in enumerate(page.example_btns)]
         with gr.Column(scale=2):
             page.citations = gr.HTML("", elem_id="citations", label="Citations")
             with gr.Row():
-                page.judge_btns = [gr.Button(f"[{i + 1}] answered it", size="sm", visible=False,
+                page.judge_btns = [gr.Button(t(f"answered_{i + 1}"), size="sm", visible=False,
                                              elem_id=f"judge-{i + 1}") for i in range(JUDGE_BUTTONS)]
-                page.judge_none = gr.Button("None answered it", size="sm", visible=False, elem_id="judge-none")
+                page.judge_none = gr.Button(t("none_answered"), size="sm", visible=False, elem_id="judge-none")
             page.judge_status = gr.Markdown("", elem_id="judge-status")
+    page.worded += [(page.chat, "placeholder", "chat_hint"), (page.question, "placeholder", "question_hint"),
+                    (page.question, "label", "question_label"), (page.ask_btn, "value", "ask"),
+                    (page.clear_btn, "value", "clear"), (page.download, "label", "download"),
+                    (page.judge_none, "value", "none_answered")]
+    page.worded += [(b, "value", f"answered_{i + 1}") for i, b in enumerate(page.judge_btns)]
 
 
 def _wire(demo: gr.Blocks, page: _Page, on: _Handlers) -> None:
-    """The events: asking (Enter, the button, an example), clearing, judging, the status line, uploads."""
+    """The events: asking (Enter, the button, an example), clearing, judging, the status line, uploads.
+    Each passes the page's language last (LANG_JS)."""
     p = page
     answer_outputs = [p.question, p.chat, p.asked, p.turns, p.citations, *p.judge_btns, p.judge_none,
                       p.judge_status, p.download]
-    common = dict(outputs=answer_outputs, api_visibility="private")
+    common = dict(outputs=answer_outputs, api_visibility="private", js=LANG_JS)
     filters = [p.doc_filter, p.year_filter]
     # a question asked while the reader is still checking the previous answer waits for it, not lost
     asking = dict(common, trigger_mode="always_last")
-    p.question.submit(on.respond, [p.question, p.chat, p.asked, p.turns, *filters], **asking)
-    p.ask_btn.click(on.respond, [p.question, p.chat, p.asked, p.turns, *filters], **asking)
-    for b in p.example_btns:
-        b.click(on.respond, [b, p.chat, p.asked, p.turns, *filters], **asking)
+    p.question.submit(on.respond, [p.question, p.chat, p.asked, p.turns, *filters, p.lang], **asking)
+    p.ask_btn.click(on.respond, [p.question, p.chat, p.asked, p.turns, *filters, p.lang], **asking)
+    for i, b in enumerate(p.example_btns):
+        b.click(partial(on.respond_example, i), [p.chat, p.asked, p.turns, *filters, p.lang], **asking)
     cleared = [p.chat, p.asked, p.turns, p.citations, *p.judge_btns, p.judge_none, p.judge_status, p.download]
     p.clear_btn.click(on.clear, None, cleared, api_visibility="private")
     p.chat.clear(on.clear, None, cleared, api_visibility="private")  # the chat's own trash button
     # one judgment at a time, in click order: a double click then says "Already saved" last
-    judging = dict(api_visibility="private", concurrency_limit=1, concurrency_id="judge")
+    judging = dict(api_visibility="private", concurrency_limit=1, concurrency_id="judge", js=LANG_JS)
     for i, b in enumerate(p.judge_btns):
-        b.click(partial(on.judge, i), [p.turns], [p.judge_status], **judging)
-    p.judge_none.click(partial(on.judge, None), [p.turns], [p.judge_status], **judging)
-    demo.load(on.wait_ready, None, [p.status, p.sources, p.doc_filter], concurrency_limit=None,
-              api_visibility="private")
+        b.click(partial(on.judge, i), [p.turns, p.lang], [p.judge_status], **judging)
+    p.judge_none.click(partial(on.judge, None), [p.turns, p.lang], [p.judge_status], **judging)
+    demo.load(on.wait_ready, [p.lang], [p.status, p.sources, p.doc_filter, p.switch], concurrency_limit=None,
+              api_visibility="private", js=LANG_JS)
+    # the language switch: the page's words, the conversation so far and the cards, rewritten in the other
+    # language; <html lang> follows, so that the next replies are written in it too
+    worded = list(dict.fromkeys(c for c, _, _ in p.worded))
+    p.switch.input(partial(on.switch, p.worded, worded), [p.switch, p.turns],
+                   [*worded, p.chat, p.citations, p.status, p.sources], api_visibility="private",
+                   js="(lang, turns) => { document.documentElement.lang = lang; return [lang, turns]; }")
     if p.uploader is not None:  # one update at a time, in its own queue slot: questions keep being answered
-        p.uploader.upload(on.upload, [p.uploader], [p.upload_status, p.uploader, p.doc_filter, p.sources, p.status],
-                          concurrency_limit=1, concurrency_id="upload", api_visibility="private")
+        p.uploader.upload(on.upload, [p.uploader, p.lang],
+                          [p.upload_status, p.uploader, p.doc_filter, p.sources, p.status],
+                          concurrency_limit=1, concurrency_id="upload", api_visibility="private", js=LANG_JS)
 
 
 def _add_api(holder: QAHolder, k: int) -> None:
     def ask(question: str, history: list[str] | None = None, docs: list[str] | None = None,
-            years: str | None = None, read: bool | None = None) -> dict:
+            years: str | None = None, read: bool | None = None, gloss: bool | None = None) -> dict:
         """Answer a question, with optional earlier questions of the conversation (oldest first), optionally
         only from some reports (`docs`: report ids) or years (`years`: "2011" or "2010-2012"). `read`: false
-        skips the reader (when the app runs it) for a fast answer without the span.
+        skips the reader (when the app runs it) for a fast answer without the span. `gloss`: false leaves out
+        the machine translation of the answer (`answer_gloss`) given when the question's language is not
+        the report's.
         Returns the JSON object of `python -m qa ask --json`, or {"error": "..."} if it cannot be searched."""
-        return ask_json(holder, question, history, k=k, docs=docs, years=years, read=read)
+        return ask_json(holder, question, history, k=k, docs=docs, years=years, read=read, gloss=gloss)
 
     gr.api(ask, api_name="ask")
 
 
-def page_assets() -> dict:
-    """What `launch()` takes for the page's look: the theme (system fonts), the CSS, the chat's scrolling."""
+def page_assets(t: gr.I18n | None = None) -> dict:
+    """What `launch()` takes for the page: the theme (system fonts), the CSS, the chat's scrolling, and
+    the page's words in English and Chinese (`demo.words`, from `build_ui`)."""
     from qa.app.render import CSS, PHONE_CSS
 
-    return {"theme": gr.themes.Default(font=FONTS), "css": CSS, "js": CHAT_JS, "head": f"<style>{PHONE_CSS}</style>"}
+    assets = {"theme": gr.themes.Default(font=FONTS), "css": CSS, "js": CHAT_JS, "head": f"<style>{PHONE_CSS}</style>"}
+    return {**assets, "i18n": t} if t is not None else assets
 
 
-def build_ui(qa, *, examples: list[str] | tuple[str, ...] = (), judgments_path: Path | None = None,
-             judgments_roots: list[Path] | None = None, k: int = 5, title: str = "Report QA",
-             corpus_dir: Path | None = None, index_dir: Path | None = None, uploads: bool = True) -> gr.Blocks:
+def build_ui(qa, *, examples: dict[str, tuple[str, ...]] | list[str] | tuple[str, ...] = (),
+             judgments_path: Path | None = None, judgments_roots: list[Path] | None = None, k: int = 5,
+             title: str = "Report QA", corpus_dir: Path | None = None, index_dir: Path | None = None,
+             uploads: bool = True, gloss: bool = True) -> gr.Blocks:
     """`corpus_dir` and `index_dir` enable uploads (files are saved into `corpus_dir`) and the evaluation
-    tab; `uploads=False` leaves the upload box out (an app replica that must not rebuild a shared index)."""
+    tab; `uploads=False` leaves the upload box out (an app replica that must not rebuild a shared index).
+    `examples`: questions per language ({"en": (…), "zh": (…)}; a plain list is English). The page's
+    words (`gr.I18n`) are `demo.words`: pass `page_assets(demo.words)` to `launch()`."""
+    examples = dict(examples) if isinstance(examples, dict) else {"en": tuple(examples)}
     holder = QAHolder.of(qa)
     handlers = _Handlers(holder, k=k, judgments_path=judgments_path, judgments_roots=judgments_roots,
-                         corpus_dir=corpus_dir, index_dir=index_dir)
+                         corpus_dir=corpus_dir, index_dir=index_dir, gloss=gloss, examples=examples)
     writable = corpus_dir is not None and index_dir is not None
     uploads = uploads and writable
-    page = _Page()
+    t = page_words(title, examples)
+    handlers.words = t.translations_dict
     with gr.Blocks(title=title) as demo:
-        gr.Markdown(f"## {md_text(title)}\nAsk about the reports. Every answer is quoted from a report: "
-                    "a short answer, then its sentence, with numbered citations you can open.")
-        page.status = gr.Markdown("Opening the reports…", elem_id="status")
+        page = _Page(t)
+        title_md = gr.Markdown(t("title_md"))
+        page.switch = gr.Radio([("English", "en"), ("中文", "zh")], value=None, label=t("language"), show_label=False,
+                               container=False, elem_id="lang-switch")
+        page.status = gr.Markdown(t("opening"), elem_id="status")
+        page.worded += [(title_md, "value", "title_md"), (page.switch, "label", "language")]
         _tools_panel(page, uploads)
         page.asked = gr.State([])
         page.turns = gr.State([])
         with gr.Tabs():
-            with gr.Tab("Ask", id="ask"):
-                _ask_tab(page, examples)
-            with gr.Tab("Sources", id="sources"):
+            with gr.Tab(t("tab_ask"), id="ask") as ask_tab:
+                _ask_tab(page, len(examples.get("en") or ()))
+            with gr.Tab(t("tab_sources"), id="sources") as sources_tab:
                 page.sources = gr.HTML("", elem_id="sources")
+            page.worded += [(ask_tab, "label", "tab_ask"), (sources_tab, "label", "tab_sources")]
             if writable:
                 from qa.app.eval_tab import add_evaluation_tab
 
-                add_evaluation_tab(demo, holder, Path(corpus_dir), Path(index_dir))
+                page.worded += add_evaluation_tab(demo, holder, Path(corpus_dir), Path(index_dir), t, LANG_JS)
         _wire(demo, page, handlers)
         _add_api(holder, k)
+    demo.words = t
     return demo

@@ -64,7 +64,7 @@ def add_reports(holder: QAHolder, files: list[tuple[Path, str]], corpus_dir: Pat
             log.exception("indexing uploaded reports failed; they were removed again")
             raise
         names = ", ".join(Path(str(s.name)).name for s in saved)
-        holder.replace(new, f"added {names[:120] + '…' if len(names) > 120 else names}")
+        holder.replace(new, "added", names=names[:120] + "…" if len(names) > 120 else names)
         docs = {d.path: d for d in index.documents}
         corpus = Path(corpus_dir).resolve()
         for s in saved:

@@ -1,0 +1,96 @@
+"""Gloss: the answer in the asker's language, when the report is written in the other one.
+
+The quote stays the evidence; the gloss is a machine translation shown under it, and only when it passes
+two checks that need no model:
+- **Figures.** The numbers in the gloss (years and percentages included) are exactly the span's: none
+  added, none lost, none changed. "24.66万" and "246,600" are the same figure; "3500" and "350" are not.
+- **Names.** A name in the span that the reports render in the other script must appear in that
+  rendering (甘肃 ↔ Gansu, through the CC-CEDICT dictionary the search already uses).
+There is no gloss for an abstention, for a span the reader did not accept, or across the same language.
+The reader model writes the gloss (`Glosser`: qa/answer/reader_runtime.py).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Protocol
+
+from qa.words import language_of as language
+
+LANGUAGES = {"en": "English", "zh": "Chinese"}
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+# a figure: digits with thousands separators or a decimal part, then a Chinese or English multiplier
+_FIGURE = re.compile(r"(?<![\d.,])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(万|亿|千|百万|thousand|million|billion)?",
+                     re.IGNORECASE)
+_SCALE = {"万": 10_000, "亿": 100_000_000, "千": 1_000, "百万": 1_000_000, "thousand": 1_000,
+          "million": 1_000_000, "billion": 1_000_000_000}
+
+
+class Glosser(Protocol):
+    def gloss(self, text: str, language: str) -> str | None:
+        """`text` translated into `language` ("en" or "zh"), or None when it cannot be."""
+        ...
+
+
+def figures(text: str) -> list[Decimal]:
+    """The numbers in a text as values, sorted: "246,600" and "24.66万" are both 246600; "3.5%" is 3.5."""
+    out = []
+    for m in _FIGURE.finditer(text):
+        whole, frac, scale = m.group(1), m.group(2) or "", m.group(3)
+        try:
+            value = Decimal(whole.replace(",", "") + frac)
+        except InvalidOperation:
+            continue
+        if scale:
+            value *= _SCALE[scale.lower()]
+        out.append(value.normalize())
+    return sorted(out)
+
+
+def figures_match(span: str, gloss: str) -> bool:
+    """Every figure of the gloss is one of the span's, and the other way round (as many of each)."""
+    return figures(span) == figures(gloss)
+
+
+def names_kept(span: str, gloss: str, translator=None) -> bool:
+    """A name in the span keeps the reports' rendering in the gloss's script: a Chinese name with an
+    English form in the dictionary (甘肃 → Gansu) must be named in an English gloss; an English name that a
+    report renders in Chinese (`translator.named_in`) must be named in a Chinese gloss."""
+    from qa.search.lexical import chinese_words, tokenize
+    from qa.search.translate import english_name, mentions, question_names
+
+    if language(span) == "zh":
+        terms = set(tokenize(gloss))
+        return all(mentions(n, terms) for n in question_names(span) if n.chinese)
+    if translator is None:
+        return True
+    words = set(chinese_words(gloss))
+    from qa.search.question import named_terms
+
+    names = [english_name(t) for t in named_terms(span) if not t[0].isdigit()]
+    return all(mentions(n, words) for n in names if all(n.forms) and translator.named_in(n, True))
+
+
+def check(span: str, gloss: str | None, target: str, translator=None) -> str | None:
+    """Why a gloss is not shown (None when it may be): empty, in the wrong language, a changed figure or
+    a lost name."""
+    if not gloss or not gloss.strip():
+        return "no gloss"
+    if language(gloss) != target:
+        return "not in the asker's language"
+    if not figures_match(span, gloss):
+        return "a figure differs from the quote"
+    if not names_kept(span, gloss, translator):
+        return "a name is not the report's rendering"
+    return None
+
+
+def wanted(question: str, span: str | None) -> str | None:
+    """The gloss's language, when the question's differs from the span's; None otherwise."""
+    if not span or not (_CJK.search(span) or _LATIN_WORD.search(span)):
+        return None  # nothing to translate: a figure reads the same in both languages
+    asked, quoted = language(question), language(span)
+    return asked if asked != quoted else None

@@ -1,0 +1,96 @@
+"""`python -m qa bench --gloss`: glosses of every cross-language answer, per reader model, in one run.
+
+For each question of the sets given (default: the shipped set and the four blind sets), asked over the
+bundled report with the reader on: when the answer has a span the reader accepted and the question is in
+the other language, the model writes a gloss, which is checked (qa/answer/gloss.py). Prints, per model:
+how many glosses were wanted, shown and dropped (by reason), the share of shown glosses whose figures
+match the span (100 % by construction: it is the check), and the gloss's own time after the answer
+(p50 / p95). `--pairs FILE` writes the (span, gloss) pairs alone, shuffled, for a blind judge; nothing of
+the question, the model or the check goes with them.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+
+from qa.eval.metrics import percentile
+
+BLIND = ("tests/data/holdout.questions.jsonl", "tests/data/unseen.questions.jsonl",
+         "tests/data/nearmiss.questions.jsonl", "tests/data/reply.questions.jsonl")
+
+
+def gloss_run(qa, questions, model: str) -> dict:
+    from qa.answer import gloss as g
+
+    rows, times = [], []
+    for q in questions:
+        answer = qa.ask(q.question, list(q.history), read=True)
+        hit = answer.span_hit
+        if hit is None or hit.answers is not True or g.wanted(q.question, hit.span) is None:
+            continue
+        t0 = time.perf_counter()
+        glossed, why = qa.gloss(answer)
+        ms = (time.perf_counter() - t0) * 1000
+        times.append(ms)
+        written = glossed.gloss.text if glossed.gloss else None
+        rows.append({"id": q.id, "source": q.source, "span": hit.span, "gloss": written, "dropped": why,
+                     "ms": round(ms, 1)})
+    shown = [r for r in rows if r["gloss"]]
+    return {
+        "model": model,
+        "wanted": len(rows),
+        "shown": len(shown),
+        "dropped": dict(Counter(r["dropped"] for r in rows if r["dropped"])),
+        "figures_match": (sum(g.figures_match(r["span"], r["gloss"]) for r in shown) / len(shown)) if shown else None,
+        "p50_ms": statistics.median(times) if times else None,
+        "p95_ms": percentile(times, 0.95) if times else None,
+        "rows": rows,
+    }
+
+
+def run(corpus: Path, index: Path, question_files: list[str], models: list[str], pairs: Path | None = None,
+        progress: bool = True) -> list[dict]:
+    from qa.answer.reader_runtime import ReaderSlot, load_reader
+    from qa.answer.service import ReportQA
+    from qa.errors import ReaderUnavailable
+    from qa.eval.questions import load_question_files
+    from qa.index.embed import CrossLingualEmbedder
+    from qa.index.onnx_encoder import default_embedder
+
+    questions = load_question_files([Path(f) for f in question_files])
+    out = []
+    for model in models:
+        try:
+            slot = ReaderSlot(reader=load_reader(model=model))
+        except ReaderUnavailable as e:
+            out.append({"model": model, "error": str(e)})
+            continue
+        qa = ReportQA.open(corpus, index, default_embedder(), xling=CrossLingualEmbedder(), reader=slot)
+        qa.ask("warm up", read=False)
+        if progress:
+            print(f"gloss: {model}, {len(questions)} questions…", flush=True)
+        out.append(gloss_run(qa, questions, model))
+    if pairs is not None:
+        shown = [{"span": r["span"], "gloss": r["gloss"]} for res in out for r in res.get("rows", []) if r["gloss"]]
+        random.Random(7).shuffle(shown)
+        pairs.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in shown), encoding="utf-8")
+    return out
+
+
+def table(results: list[dict]) -> str:
+    lines = ["| model | wanted | shown | dropped | figures match (shown) | gloss p50 / p95 ms |",
+             "|---|---:|---:|---|---:|---:|"]
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r['model']} | – | – | {r['error']} | – | – |")
+            continue
+        dropped = ", ".join(f"{k}: {v}" for k, v in r["dropped"].items()) or "none"
+        fm = "–" if r["figures_match"] is None else f"{r['figures_match']:.0%}"
+        p = "–" if r["p50_ms"] is None else f"{r['p50_ms']:.0f} / {r['p95_ms']:.0f}"
+        lines.append(f"| {r['model']} | {r['wanted']} | {r['shown']} | {dropped} | {fm} | {p} |")
+    return "\n".join(lines)

@@ -1,0 +1,143 @@
+"""The gloss: a machine translation of the answer span into the asker's language, shown only when its
+figures and names match the quote (qa/answer/gloss.py); through the service with a fake glossing reader,
+and once with the real model."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.answer.gloss import check, figures, figures_match, language, wanted
+from qa.answer.reader import FakeReader
+from qa.answer.reader_runtime import ReaderSlot
+from qa.types import Answer, Hit
+from tests.conftest import write_corpus
+
+
+@pytest.mark.parametrize("a,b", [
+    ("246,600 poor people", "24.66万贫困人口"),
+    ("3500 Yuan of per capita net income", "人均纯收入3500元"),
+    ("funds of 360 million yuan in 2011", "2011年资金3.6亿元"),
+    ("a rate of 12.5%", "比率为12.5％"),
+    ("125,000 people", "12.5万人"),
+])
+def test_the_same_figure_in_either_notation_matches(a, b):
+    assert figures(a) == figures(b) and figures_match(a, b)
+
+
+@pytest.mark.parametrize("span,gloss,why", [
+    ("the poverty line of 3500 Yuan", "3500元的贫困线", None),
+    ("the poverty line of 3500 Yuan", "350元的贫困线", "a figure differs from the quote"),  # changed
+    ("the poverty line of 3500 Yuan", "2011年3500元的贫困线", "a figure differs from the quote"),  # added
+    ("3500 Yuan for 246,600 people", "3500元的贫困线", "a figure differs from the quote"),  # lost
+    ("兵团贫困人口为24.66万人", "the Corps had 24.66 million poor people", "a figure differs from the quote"),
+    ("兵团贫困人口为24.66万人", "the Corps had 246,600 poor people", None),
+    ("the poverty line of 3500 Yuan", "the poverty line of 3500 Yuan", "not in the asker's language"),
+    ("甘肃省投入资金", "Gansu Province invested funds", None),
+    ("甘肃省投入资金", "The province invested funds", "a name is not the report's rendering"),
+    ("the poverty line", "", "no gloss"),
+])
+def test_a_gloss_is_dropped_when_a_figure_or_a_name_is_not_the_quotes(span, gloss, why):
+    target = "en" if language(span) == "zh" else "zh"
+    assert check(span, gloss, target) == why
+
+
+def test_a_gloss_is_wanted_only_across_languages_and_for_words():
+    assert wanted("兵团的扶贫标准是多少？", "3500 Yuan of per capita net income") == "zh"
+    assert wanted("How many poor people were there?", "兵团贫困人口为24.66万人") == "en"
+    assert wanted("What poverty line did the Corps set?", "3500 Yuan") is None  # same language
+    assert wanted("兵团贫困人口有多少？", "246,600") is None  # a figure reads the same in both
+    assert wanted("兵团贫困人口有多少？", None) is None
+
+
+REPORT = """County Water Report 2014
+
+【Wells】 The county drilled 417 new wells in 2014. The wells serve twelve villages in the hills.
+
+【Roads】 The county built 30 km of gravel roads. Road work was paid for by the province.
+"""
+
+
+class GlossingReader(FakeReader):
+    """The fake reader, glossing from a table (and counting its calls)."""
+
+    def __init__(self, table: dict[str, str]):
+        super().__init__()
+        self.table, self.calls = table, []
+
+    def gloss(self, text: str, language: str) -> str | None:
+        self.calls.append((text, language))
+        return self.table.get(text)
+
+
+def _qa(tmp_path, table):
+    from qa.answer.service import ReportQA
+    from qa.index.embed import HashEmbedder
+
+    corpus = write_corpus(tmp_path / "c", {"water.txt": REPORT})
+    reader = GlossingReader(table)
+    return ReportQA.open(corpus, tmp_path / "i", HashEmbedder(), xling=False, reader=ReaderSlot(reader=reader)), reader
+
+
+def _answer(qa, question: str, span: str, answers: bool | None = True, abstained: bool = False) -> Answer:
+    p = next(p for p in qa.passages if span in p.text)
+    s = p.text.index(span)
+    hit = Hit(p, 0.9, 1, p.text, 0, len(p.text), "strong", answers=answers, reader_score=1.0 if answers else 0.0,
+              span_start=s, span_end=s + len(span))
+    return Answer(question, question, None if abstained else f"{span} — {p.text} [1]", abstained, (hit,),
+                  mode="hybrid", reader="on")
+
+
+def test_a_chinese_question_gets_the_checked_gloss_of_the_english_span(tmp_path):
+    qa, reader = _qa(tmp_path, {"417 new wells": "417口新井"})
+    glossed, why = qa.gloss(_answer(qa, "县里打了多少口新井？", "417 new wells"))
+    assert why is None and reader.calls == [("417 new wells", "zh")]
+    j = glossed.to_json()
+    assert j["answer_gloss"] == "417口新井" and j["gloss_language"] == "zh"
+    assert j["answer"].startswith("417 new wells — ")  # the quote stays the evidence
+
+
+def test_a_gloss_that_changes_a_figure_is_not_shown(tmp_path):
+    qa, _ = _qa(tmp_path, {"417 new wells": "471口新井"})
+    glossed, why = qa.gloss(_answer(qa, "县里打了多少口新井？", "417 new wells"))
+    assert why == "a figure differs from the quote" and glossed.gloss is None
+    assert glossed.to_json()["answer_gloss"] is None
+
+
+@pytest.mark.parametrize("question,answers,abstained", [
+    ("How many new wells did the county drill?", True, False),  # the same language: nothing to gloss
+    ("县里打了多少口新井？", False, False),  # the reader did not accept the span
+    ("县里打了多少口新井？", True, True),  # an abstention
+])
+def test_no_gloss_without_an_accepted_span_in_the_other_language(tmp_path, question, answers, abstained):
+    qa, reader = _qa(tmp_path, {"417 new wells": "417口新井"})
+    glossed, why = qa.gloss(_answer(qa, question, "417 new wells", answers=answers, abstained=abstained))
+    assert glossed.gloss is None and why is None and reader.calls == []  # the model is not even asked
+
+
+def test_the_reply_shows_the_gloss_under_the_quote_marked_as_a_machine_translation(tmp_path):
+    from qa.app.render import conversation_markdown, reply_markdown
+
+    qa, _ = _qa(tmp_path, {"417 new wells": "417口<b>新井</b>"})
+    j = qa.gloss(_answer(qa, "县里打了多少口新井？", "417 new wells"))[0].to_json()
+    reply = reply_markdown(j)
+    body, gloss_line = reply.split("\n\n")[0], reply.split("\n\n")[1]
+    assert body.startswith("**417 new wells**")
+    assert gloss_line == "*Machine translation:* 417口&lt;b&gt;新井&lt;/b&gt;"  # the page's language: English here
+    assert reply_markdown(j, "zh").split("\n\n")[1] == "*机器翻译：* 417口&lt;b&gt;新井&lt;/b&gt;"
+    assert "417口<b>新井</b>" in conversation_markdown([j])
+
+
+def test_the_real_model_glosses_an_english_span_into_chinese_with_its_figure():
+    from qa.answer.reader_runtime import load_reader
+    from qa.errors import ReaderUnavailable
+
+    try:
+        reader = load_reader()
+    except ReaderUnavailable as e:
+        pytest.fail(f"the reader model is not usable: {e}")
+    span = "3500 Yuan of per capita net income of rural families"
+    gloss = reader.gloss(span, "zh")
+    assert check(span, gloss, "zh") is None, gloss
+    assert "3500" in gloss and language(gloss) == "zh"
+    assert reader.verdicts("What poverty line did the Corps set?",  # reading goes on in its own slot
+                           ["The Corps set the poverty line at 3500 Yuan."])[0] > 0.5
