@@ -31,7 +31,10 @@ def test_the_same_figure_in_either_notation_matches(a, b):
     ("3500 Yuan for 246,600 people", "3500元的贫困线", "a figure differs from the quote"),  # lost
     ("兵团贫困人口为24.66万人", "the Corps had 24.66 million poor people", "a figure differs from the quote"),
     ("兵团贫困人口为24.66万人", "the Corps had 246,600 poor people", None),
-    ("the poverty line of 3500 Yuan", "the poverty line of 3500 Yuan", "not in the asker's language"),
+    ("the poverty line of 3500 Yuan", "the poverty line of 3500 Yuan", "partly untranslated"),
+    ("231 technology correspondents", "231科技 correspondent", "partly untranslated"),  # a word left over
+    ("兵团贫困人口为24.66万人", "the 兵团 had 246,600 poor people", "partly untranslated"),
+    ("GDP grew by 5%", "GDP增长了5%", None),  # an acronym may stay
     ("甘肃省投入资金", "Gansu Province invested funds", None),
     ("甘肃省投入资金", "The province invested funds", "a name is not the report's rendering"),
     ("the poverty line", "", "no gloss"),
@@ -39,6 +42,19 @@ def test_the_same_figure_in_either_notation_matches(a, b):
 def test_a_gloss_is_dropped_when_a_figure_or_a_name_is_not_the_quotes(span, gloss, why):
     target = "en" if language(span) == "zh" else "zh"
     assert check(span, gloss, target) == why
+
+
+@pytest.mark.parametrize("span,target,given", [
+    ("261 million Yuan", "zh", "2.61亿 Yuan"),  # the small model wrote 261亿 (26.1 billion) for this
+    ("59.7 million Yuan", "zh", "5970万 Yuan"),
+    ("兵团贫困人口为24.66万人", "en", "兵团贫困人口为246,600人"),
+    ("投入资金3.6亿元", "en", "投入资金360,000,000元"),
+    ("3500 Yuan", "zh", "3500 Yuan"),
+])
+def test_scaled_figures_reach_the_model_already_counted_the_target_language_s_way(span, target, given):
+    from qa.answer.gloss import prepared
+
+    assert prepared(span, target) == given and figures(given) == figures(span)
 
 
 def test_a_gloss_is_wanted_only_across_languages_and_for_words():

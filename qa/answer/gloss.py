@@ -74,13 +74,49 @@ def names_kept(span: str, gloss: str, translator=None) -> bool:
     return all(mentions(n, words) for n in names if all(n.forms) and translator.named_in(n, True))
 
 
+_EN_SCALED = re.compile(r"(?<![\d.,])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(thousand|million|billion)\b", re.IGNORECASE)
+_ZH_SCALED = re.compile(r"(?<![\d.,])(\d+)(\.\d+)?\s*(万|亿)")
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def prepared(text: str, target: str) -> str:
+    """The text as the model is given it, its scaled figures already in the target language's way of
+    counting ("261 million" → "2.61亿", "24.66万" → "246,600"): the small model got the conversion wrong
+    (261 million → 261亿), and copying a figure is what it does reliably."""
+    def to_zh(m: re.Match) -> str:
+        value = Decimal(m[1].replace(",", "") + (m[2] or "")) * _SCALE[m[3].lower()]
+        if value >= 100_000_000:
+            return f"{_plain(value / 100_000_000)}亿"
+        return f"{_plain(value / 10_000)}万" if value >= 10_000 else _plain(value)
+
+    def to_en(m: re.Match) -> str:
+        value = Decimal(m[1] + (m[2] or "")) * _SCALE[m[3]]
+        return f"{value.normalize():,f}" if value == value.to_integral() else _plain(value)
+
+    return _EN_SCALED.sub(to_zh, text) if target == "zh" else _ZH_SCALED.sub(to_en, text)
+
+
+_ACRONYM = re.compile(r"^[A-Z]{2,5}$")
+
+
+def untranslated(gloss: str, target: str) -> bool:
+    """Words left in the other language: a Chinese gloss holding an English word (an acronym such as GDP
+    aside), or an English gloss holding Chinese characters."""
+    if target == "en":
+        return bool(_CJK.search(gloss))
+    return any(not _ACRONYM.match(w) for w in re.findall(r"[A-Za-z]{2,}", gloss))
+
+
 def check(span: str, gloss: str | None, target: str, translator=None) -> str | None:
-    """Why a gloss is not shown (None when it may be): empty, in the wrong language, a changed figure or
-    a lost name."""
+    """Why a gloss is not shown (None when it may be): empty, partly in the wrong language, a changed
+    figure or a lost name."""
     if not gloss or not gloss.strip():
         return "no gloss"
-    if language(gloss) != target:
-        return "not in the asker's language"
+    if language(gloss) != target or untranslated(gloss, target):
+        return "partly untranslated"
     if not figures_match(span, gloss):
         return "a figure differs from the quote"
     if not names_kept(span, gloss, translator):

@@ -159,7 +159,7 @@ class ReportQA:
         if target is None:
             return answer, None
         text = hit.highlight if sentence else hit.span
-        written = self.reader.gloss(text, target)
+        written = self.reader.gloss(g.prepared(text, target), target)
         why = g.check(text, written, target, self.retriever.translator)
         if why is not None:
             return answer, why

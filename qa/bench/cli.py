@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 
 def add_parser(sub, common, embedders: Callable) -> None:
@@ -40,10 +41,24 @@ def add_parser(sub, common, embedders: Callable) -> None:
     p.add_argument("--reader-models", default="0.5b,1.5b",
                    help="reader models to compare (default 0.5b,1.5b; one not installed is reported as such; the "
                         "reader part is skipped with --no-reader)")
+    p.add_argument("--gloss", action="store_true",
+                   help="the glosses of every cross-language answer of the question sets, per reader model "
+                        "(--reader-models): shown, dropped by which check, time after the answer")
+    p.add_argument("--questions", nargs="+", default=None, metavar="FILE",
+                   help="with --gloss: question files (default: the shipped set and the four blind sets)")
+    p.add_argument("--pairs", type=Path, default=None, metavar="FILE",
+                   help="with --gloss: write the shown (span, gloss) pairs alone, shuffled, for a blind judge")
     p.set_defaults(handler=lambda args: run_bench(args, embedders))
 
 
 def run_bench(args, embedders: Callable) -> int:
+    if args.gloss:
+        from qa.bench import gloss as bench_gloss
+
+        files = args.questions or [str(p) for p in bench_gloss.default_question_files(args.corpus)]
+        results = bench_gloss.run(args.corpus, args.index, files, args.reader_models.split(","), pairs=args.pairs)
+        print(json.dumps(results, ensure_ascii=False, indent=1) if args.json else bench_gloss.table(results))
+        return 0
     if args.scale or args.scale_hybrid:
         from qa.bench import scale as bench_scale
 

@@ -20,8 +20,15 @@ from pathlib import Path
 
 from qa.eval.metrics import percentile
 
-BLIND = ("tests/data/holdout.questions.jsonl", "tests/data/unseen.questions.jsonl",
-         "tests/data/nearmiss.questions.jsonl", "tests/data/reply.questions.jsonl")
+BLIND = ("holdout", "unseen", "nearmiss", "reply")  # tests/data/<name>.questions.jsonl, written blind
+
+
+def default_question_files(corpus: Path) -> list[Path]:
+    """The question sets beside the reports, and the blind sets of tests/data."""
+    from qa.eval.questions import question_files
+
+    root = Path(__file__).resolve().parents[2]
+    return [*question_files(Path(corpus)), *(root / "tests" / "data" / f"{b}.questions.jsonl" for b in BLIND)]
 
 
 def gloss_run(qa, questions, model: str) -> dict:
@@ -29,6 +36,9 @@ def gloss_run(qa, questions, model: str) -> dict:
 
     rows, times = [], []
     for q in questions:
+        first = qa.ask(q.question, list(q.history), read=False)  # only a question in the other language is read
+        if not first.hits or g.wanted(q.question, first.hits[0].highlight) is None:
+            continue
         answer = qa.ask(q.question, list(q.history), read=True)
         hit = answer.span_hit
         if hit is None or hit.answers is not True or g.wanted(q.question, hit.span) is None:
