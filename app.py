@@ -135,6 +135,10 @@ def warm_other_script(holder, after: threading.Event | None = None, grace: float
         if qa.retriever.xling is not None:
             qa.retriever.xling.encode(["warm up"], query=True)
         qa.retriever.translator.warm()  # without the cross-lingual vectors the dictionary is used too
+        if qa.reader is not None:
+            from qa.answer.gloss import warm
+
+            warm()  # the gloss's name check reads the dictionary's pinyin
         logging.getLogger("app").info("cross-lingual models and dictionary loaded")
 
     threading.Thread(target=run, name="warm-other-script", daemon=True).start()

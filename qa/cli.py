@@ -308,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
     except QAError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a folder that cannot be read or written (/proc/x, a path under a file, no space)
+        where = f": {e.filename}" if getattr(e, "filename", None) else ""
+        print(f"error: {e.strerror or e.__class__.__name__}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -35,6 +35,14 @@ def test_the_same_figure_in_either_notation_matches(a, b):
     ("231 technology correspondents", "231科技 correspondent", "partly untranslated"),  # a word left over
     ("兵团贫困人口为24.66万人", "the 兵团 had 246,600 poor people", "partly untranslated"),
     ("GDP grew by 5%", "GDP增长了5%", None),  # an acronym may stay
+    ("59.7 million Yuan", "5970万", "a unit or currency is lost"),
+    ("59.7 million Yuan", "5970万元", None),
+    ("a rate of 12.5 percent", "比率为12.5%", None),
+    ("Liu Xinqi", "刘希夷", "a name is not the report's rendering"),  # liu xi yi, not Liu Xinqi
+    ("Liu Xinqi", "刘新琪", None),
+    ("Zaozi Resettlement Zone of Red Flag Farm", "红旗农场赵子安置区", "a name is not the report's rendering"),
+    ("Zaozi Resettlement Zone of Red Flag Farm", "红旗农场枣子安置区", None),
+    ("China and Xinjiang", "中国和新疆", None),  # the dictionary's Chinese for a name counts too
     ("甘肃省投入资金", "Gansu Province invested funds", None),
     ("甘肃省投入资金", "The province invested funds", "a name is not the report's rendering"),
     ("the poverty line", "", "no gloss"),
@@ -117,6 +125,15 @@ def test_a_gloss_that_changes_a_figure_is_not_shown(tmp_path):
     glossed, why = qa.gloss(_answer(qa, "县里打了多少口新井？", "417 new wells"))
     assert why == "a figure differs from the quote" and glossed.gloss is None
     assert glossed.to_json()["answer_gloss"] is None
+
+
+def test_a_span_longer_than_the_model_glosses_reliably_gets_none(tmp_path):
+    qa, reader = _qa(tmp_path, {"417 new wells": "417口新井"})
+    reader.gloss_words = 2  # the 0.5B model's limit is 4 words, the 1.5B's 8 (qa/answer/reader_model.py)
+    glossed, why = qa.gloss(_answer(qa, "县里打了多少口新井？", "417 new wells"))
+    assert why == "too long to gloss reliably" and glossed.gloss is None and reader.calls == []
+    reader.gloss_words = 3
+    assert qa.gloss(_answer(qa, "县里打了多少口新井？", "417 new wells"))[0].gloss.text == "417口新井"
 
 
 @pytest.mark.parametrize("question,answers,abstained", [

@@ -18,6 +18,7 @@ from tests.conftest import ROOT
 SHIPPED = ROOT / "corpus" / "xpcc-poverty-alleviation-2011.questions.jsonl"
 HOLDOUT = ROOT / "tests" / "data" / "holdout.questions.jsonl"
 UNSEEN = ROOT / "tests" / "data" / "unseen.questions.jsonl"
+GLOSS = ROOT / "tests" / "data" / "gloss.questions.jsonl"  # blind: Chinese questions and follow-ups (bilingual.md)
 GOOD = {"id": "a1", "question": "How many wells?", "relevant": ["r#1"], "answer": "12 wells", "type": "numeric"}
 
 
@@ -112,7 +113,7 @@ def test_shipped_set_size_and_types():
     assert len({q.question for q in qs if not q.history}) == len([q for q in qs if not q.history])
 
 
-@pytest.mark.parametrize("path", [SHIPPED, HOLDOUT, UNSEEN], ids=["shipped", "held-out", "unseen"])
+@pytest.mark.parametrize("path", [SHIPPED, HOLDOUT, UNSEEN, GLOSS], ids=["shipped", "held-out", "unseen", "gloss"])
 def test_question_sets_match_the_current_ingest(path, seed_corpus):
     """Every relevant id exists, and every answer lies inside one sentence of its relevant passage
     (the highlight is a sentence, so an answer across a sentence boundary could never be shown)."""

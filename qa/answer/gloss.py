@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Protocol
 
 from qa.words import language_of as language
@@ -110,6 +111,94 @@ def untranslated(gloss: str, target: str) -> bool:
     return any(not _ACRONYM.match(w) for w in re.findall(r"[A-Za-z]{2,}", gloss))
 
 
+# Units and currencies that go with a figure: (English, Chinese) forms. A figure's unit is part of the figure.
+_UNITS = (
+    (r"\byuan\b|\brmb\b", r"元"),
+    (r"%|\bper\s*cent\b|\bpercent", r"%|％|百分"),
+    (r"\bsquare\s+met(?:re|er)s?\b|\bm2\b|㎡", r"平方米|㎡"),
+    (r"\bkilomet(?:re|er)s?\b|\bkm\b", r"公里|千米"),
+    (r"\bhectares?\b", r"公顷"),
+    (r"\d\s*mu\b", r"亩"),
+    (r"\bton(?:ne)?s?\b", r"吨"),
+    (r"\d\s*households?\b", r"户"),
+)
+
+
+def units_kept(span: str, gloss: str) -> bool:
+    """Every unit or currency of the span is in the gloss, in the gloss's language (Yuan ↔ 元, % ↔ %)."""
+    zh_span = language(span) == "zh"
+    for en, zh in _UNITS:
+        source, target = (zh, en) if zh_span else (en, zh)
+        if re.search(source, span, re.I) and not re.search(target, gloss, re.I):
+            return False
+    return True
+
+
+@lru_cache(maxsize=1)
+def _readings() -> tuple[dict[str, frozenset[str]], frozenset[str]]:
+    """Each Chinese character's pinyin readings without tones (CC-CEDICT), and every syllable."""
+    from qa.search.translate import dictionary_entries
+
+    out: dict[str, set[str]] = {}
+    for e in dictionary_entries():
+        sylls = [re.sub(r"\d", "", x).lower().replace("u:", "u") for x in e["pinyin"].split()]
+        for head in {e["simplified"], e["traditional"]}:
+            if len(head) == len(sylls):
+                for ch, syl in zip(head, sylls):
+                    if _CJK.match(ch) and syl.isalpha():
+                        out.setdefault(ch, set()).add(syl)
+    syllables = frozenset(s for v in out.values() for s in v if re.search("[aeiou]", s))  # not erhua's "r"
+    return {ch: frozenset(v) for ch, v in out.items()}, syllables
+
+
+def _syllables(word: str, syllables: frozenset[str]) -> list[str] | None:
+    """`word` cut into pinyin syllables ("Xinqi" → xin, qi), or None when it is not pinyin."""
+    word = word.lower()
+    best: list[list[str] | None] = [[]] + [None] * len(word)
+    for i in range(1, len(word) + 1):
+        for j in range(max(0, i - 6), i):
+            if best[j] is not None and word[j:i] in syllables:
+                best[i] = best[j] + [word[j:i]]
+                break
+    return best[-1]
+
+
+def pinyin_names(span: str) -> list[tuple[str, list[str]]]:
+    """Runs of capitalised words in an English span that are pinyin of two syllables or more: Chinese
+    names written in Latin letters ("Liu Xinqi", "Zaozi"), as their syllables."""
+    _, syllables = _readings()
+    out = []
+    for run in re.findall(r"[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*", span):
+        words: list[tuple[str, list[str]]] = []  # the run's consecutive pinyin words ("Zaozi" of "Zaozi Zone")
+        for w in [*run.split(), ""]:
+            cut = _syllables(w, syllables) if w else None
+            if cut is not None:
+                words.append((w, cut))
+                continue
+            if sum(len(c) for _, c in words) >= 2:
+                out.append((" ".join(w for w, _ in words), [syl for _, c in words for syl in c]))
+            words = []
+    return out
+
+
+def _spelled(syllables: list[str], gloss: str) -> bool:
+    """Does the gloss hold characters read as these syllables, one after another?"""
+    readings, _ = _readings()
+    n = len(syllables)
+    return any(all(syl in readings.get(gloss[i + k], ()) for k, syl in enumerate(syllables))
+               for i in range(len(gloss) - n + 1))
+
+
+def names_spelled(span: str, gloss: str) -> bool:
+    """A Chinese name in an English span (pinyin) comes back as characters read that way (Zaozi → 枣子, not
+    赵子), or as the dictionary's Chinese for it (China → 中国)."""
+    from qa.search.lexical import chinese_words
+    from qa.search.translate import english_name, mentions
+
+    words = set(chinese_words(gloss))
+    return all(_spelled(sylls, gloss) or mentions(english_name(run), words) for run, sylls in pinyin_names(span))
+
+
 def check(span: str, gloss: str | None, target: str, translator=None) -> str | None:
     """Why a gloss is not shown (None when it may be): empty, partly in the wrong language, a changed
     figure or a lost name."""
@@ -119,9 +208,16 @@ def check(span: str, gloss: str | None, target: str, translator=None) -> str | N
         return "partly untranslated"
     if not figures_match(span, gloss):
         return "a figure differs from the quote"
-    if not names_kept(span, gloss, translator):
+    if not units_kept(span, gloss):
+        return "a unit or currency is lost"
+    if not names_kept(span, gloss, translator) or (target == "zh" and not names_spelled(span, gloss)):
         return "a name is not the report's rendering"
     return None
+
+
+def words(text: str) -> int:
+    """A text's length in words, a Chinese one counted two characters a word."""
+    return len(re.findall(r"[A-Za-z0-9]+", text)) + (len(_CJK.findall(text)) + 1) // 2
 
 
 def wanted(question: str, span: str | None) -> str | None:
@@ -130,3 +226,8 @@ def wanted(question: str, span: str | None) -> str | None:
         return None  # nothing to translate: a figure reads the same in both languages
     asked, quoted = language(question), language(span)
     return asked if asked != quoted else None
+
+
+def warm() -> None:
+    """Read the pinyin readings now (CC-CEDICT, a few seconds once) rather than at the first gloss."""
+    _readings()

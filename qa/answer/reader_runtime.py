@@ -214,6 +214,7 @@ def load_reader(folder: Path | None = None, model: str | None = None) -> Reader:
     spec = spec_of(model)
     t0 = time.perf_counter()
     reader = LlamaReader(gguf_path(folder, spec.name), name=spec.title.lower())
+    reader.gloss_words = spec.gloss_words
     log.info("reader (%s) loaded in %.1f s", spec.name, time.perf_counter() - t0)
     return reader
 
@@ -274,6 +275,11 @@ class ReaderSlot:
         with self._lock:
             return read(self._reader, question, hits, top=st.top, cutoff=st.cutoff, neighbours=st.neighbours,
                         whole=st.whole)
+
+    @property
+    def gloss_words(self) -> int | None:
+        """The longest span its model glosses (words), None without a limit (or without a model)."""
+        return getattr(self._reader, "gloss_words", None)
 
     def gloss(self, text: str, language: str) -> str | None:
         """The reader model's translation of `text` into `language`, or None while it is not there (or

@@ -159,6 +159,9 @@ class ReportQA:
         if target is None:
             return answer, None
         text = hit.highlight if sentence else hit.span
+        limit = self.reader.gloss_words
+        if limit is not None and g.words(text) > limit:
+            return answer, "too long to gloss reliably"
         written = self.reader.gloss(g.prepared(text, target), target)
         why = g.check(text, written, target, self.retriever.translator)
         if why is not None:

