@@ -104,6 +104,26 @@ def test_empty_question_is_one_line_error(tmp_path):
     assert r.returncode == 2 and r.stderr.strip() == "error: the question is empty"
 
 
+@pytest.mark.parametrize("where", ["proc", "under a file", "read-only"])
+def test_an_index_folder_that_cannot_be_used_is_one_line_not_a_traceback(seeded, tmp_path, where):
+    if where == "read-only" and os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    if where == "proc":
+        index = "/proc/qa-index"
+    elif where == "under a file":
+        (tmp_path / "a-file").write_text("x", encoding="utf-8")
+        index = str(tmp_path / "a-file" / "index")
+    else:
+        (tmp_path / "ro").mkdir()
+        (tmp_path / "ro").chmod(0o500)
+        index = str(tmp_path / "ro" / "index")
+    r = subprocess.run([sys.executable, "-m", "qa", "ask", "What poverty line?", "-q", "--no-reader",
+                        "--no-cross-lingual", "--corpus", str(seeded / "corpus"), "--index", index],
+                       capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
 def test_empty_corpus_folder(tmp_path):
     (tmp_path / "corpus").mkdir()
     r = run(["ask", "What poverty line?"], tmp_path)

@@ -189,3 +189,26 @@ def test_sigkill_during_incremental_update_keeps_previous_index(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     _previous_still_usable_then_updated(corpus, idx, before, old_hashes)
+
+
+def test_a_report_changed_while_the_index_is_built_is_rebuilt_at_the_next_open(tmp_path, monkeypatch):
+    """The build records each report by the hash of the bytes it parsed. A report edited just after it was
+    read is seen as changed at the next open, and its new text indexed; before, the build hashed the
+    files again after parsing, recorded the new hash with the old passages, and never rebuilt them."""
+    import qa.index.build as build
+    from qa.ingest.corpus import load_corpus
+
+    corpus = write_corpus(tmp_path / "c", {"north.txt": report("north", 2011)})
+
+    def parse_then_edit(root):
+        parsed = load_corpus(root)
+        (corpus / "north.txt").write_text(report("north", 2011).replace("clinics", "libraries"), encoding="utf-8")
+        return parsed
+
+    monkeypatch.setattr(build, "load_corpus", parse_then_edit)
+    first, r = open_index(corpus, tmp_path / "i", CountingEmbedder())
+    assert r is not None and all("libraries" not in p.text for p in first.passages)  # what was parsed
+    monkeypatch.setattr(build, "load_corpus", load_corpus)
+    second, r = open_index(corpus, tmp_path / "i", CountingEmbedder())
+    assert r is not None and r.changed == ("north.txt",)
+    assert any("libraries" in p.text for p in second.passages)

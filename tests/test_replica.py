@@ -145,3 +145,47 @@ def test_lean_replicas_and_their_writer_share_one_milvus_server(real_embedder, t
         finally:
             for qa in (writer, *replicas):
                 qa.store.close()
+
+
+def test_the_follower_survives_an_engine_error_and_follows_the_next_build(tmp_path):
+    """An engine's own exception (not a QAError: MilvusException is one) raised while opening a new
+    build is logged, the old build kept, and the follower goes on: the build after it is swapped in."""
+    from types import SimpleNamespace
+
+    class EngineError(Exception):
+        pass
+
+    index = tmp_path / "index"
+
+    def build(name):
+        (index / name).mkdir(parents=True)
+        (index / "CURRENT").write_text(name + "\n", encoding="utf-8")
+
+    def served(name):
+        return SimpleNamespace(index=SimpleNamespace(folder=index / name))
+
+    build("build-1")
+    holder = QAHolder(qa=served("build-1"))
+    calls = []
+
+    def reopen(qa):
+        name = (index / "CURRENT").read_text(encoding="utf-8").strip()
+        calls.append(name)
+        if name == "build-2":
+            raise EngineError("Fail connecting to server on 127.0.0.1:19777")
+        return served(name)
+
+    stop = threading.Event()
+    thread = follow_builds(holder, index, reopen, every=0.02, stop=stop)
+    try:
+        build("build-2")
+        deadline = time.monotonic() + 10
+        while "build-2" not in calls and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert holder.get().index.folder.name == "build-1" and thread.is_alive()  # kept, still following
+        build("build-3")
+        while holder.get().index.folder.name != "build-3" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert holder.get().index.folder.name == "build-3" and calls == ["build-2", "build-3"]
+    finally:
+        stop.set()

@@ -223,7 +223,9 @@ def _open_local(corpus_dir: Path, index_dir: Path, embedder: Embedder, *, progre
                 pass
         log.info("building index: %s", reason)
         corpus = load_corpus(corpus_dir)
-        hashes = file_hashes(corpus_dir)
+        # a parsed report is recorded by the hash of the very bytes parsed: one changed after it was read
+        # is then seen as changed at the next open, not recorded as indexed with its old text
+        hashes = {**file_hashes(corpus_dir), **corpus.file_hashes}
         report = build_index(corpus, hashes, embedder, index_dir, reason=reason, progress=progress,
                              xling=xling, reuse=not force, sync=sync, keep_previous=keep_previous)
     return load_index(index_dir, model_id=embedder.model_id, hashes=hashes, xling_id=xid), report
