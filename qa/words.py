@@ -177,6 +177,11 @@ def count(n: int, noun: str, lang: str = "en") -> str:
     return f"{n:,} {say(noun if n == 1 else noun + 's', 'en')}"
 
 
+def ui_lang(code: str | None) -> str:
+    """A browser locale as one of LANGS: "zh" for "zh", "zh-CN", "zh-Hans-TW"; else "en"."""
+    return "zh" if str(code or "").lower().startswith("zh") else "en"
+
+
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 

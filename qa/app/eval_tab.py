@@ -76,8 +76,7 @@ def add_evaluation_tab(demo: gr.Blocks, holder: QAHolder, corpus_dir: Path, inde
     """Call inside `gr.Tabs()`. `t`: the page's words (qa.words keys); `lang_js` fills in the page's
     language as the last input (qa/app/ui.py). Returns (component, property, key of qa.words) for the
     language switch."""
-    from qa.app.ui import ui_lang
-    from qa.words import say
+    from qa.words import say, ui_lang
 
     t = t or (lambda key: say(key))
     with gr.Tab(t("tab_eval"), id="evaluation") as tab:

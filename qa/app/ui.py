@@ -33,7 +33,7 @@ from qa.app.render import (
 from qa.app.state import QAHolder
 from qa.errors import QAError
 from qa.ingest.uploads import UPLOAD_SUFFIXES
-from qa.words import WORDS, localize, say
+from qa.words import WORDS, localize, say, ui_lang
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +78,6 @@ CHAT_JS = """
 # line are written in it.
 LANG_JS = """(...args) => { args[args.length - 1] = document.documentElement.lang || navigator.language || "en";
   return args; }"""
-
-
-def ui_lang(code: str | None) -> str:
-    """"zh" for a Chinese locale ("zh", "zh-CN", "zh-Hans-TW"), else "en"."""
-    return "zh" if str(code or "").lower().startswith("zh") else "en"
 
 
 # The system's sans-serif: Gradio's bundled Source Sans Pro has a stub semibold face, so bold capitals
@@ -210,7 +205,7 @@ class _Handlers:
             yield self._failed(question, f"the search failed ({e.__class__.__name__}: {e})", chat, asked, turns, lang)
             return
         reading = qa_.reader is not None and qa_.reader.state == "on"
-        contexts = {h["id"]: [p.to_dict() for p in qa_.context(h["id"])] for h in first["passages"]}
+        contexts = self._contexts(qa_, first)
         asked = list(asked or []) + [first["question"]]
         if reading:
             draft = reply_markdown(first, lang) + f"\n\n*{md_text(say('reading', lang))}*"
@@ -223,8 +218,7 @@ class _Handlers:
             except Exception:  # the reader failed on this one: the passages stand, unchecked
                 log.exception("reading failed")
                 answer = {**first, "reader": "unavailable: the reader failed on this question"}
-            contexts.update({h["id"]: [p.to_dict() for p in qa_.context(h["id"])] for h in answer["passages"]
-                             if h["id"] not in contexts})
+            contexts = {**self._contexts(qa_, answer), **contexts}
         else:
             read = None
             answer = first if qa_.reader is None else {**first, "reader": qa_.reader.state}
@@ -313,8 +307,8 @@ class _Handlers:
         for h in answer["passages"] if qa_ is not None else []:
             try:
                 out[h["id"]] = [p.to_dict() for p in qa_.context(h["id"])]
-            except KeyError:
-                continue
+            except Exception as e:  # a passage no longer indexed, an engine fault: the card has no context
+                log.warning("no context for %s: %s", h["id"], e)
         return out
 
     @staticmethod

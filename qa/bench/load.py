@@ -121,7 +121,7 @@ async def _http_ask(client, url: str, question: str) -> dict:
     """One question through Gradio's HTTP API, the reader skipped as in `load_run`: the answer's JSON."""
     import json
 
-    r = await client.post(f"{url}/gradio_api/call/ask", json={"data": [question, None, None, None, False]})
+    r = await client.post(f"{url}/gradio_api/call/ask", json={"data": [question, None, None, None, False, False]})
     r.raise_for_status()
     event_id = r.json()["event_id"]
     event = None
