@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 import statistics
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -83,7 +84,7 @@ def run(corpus: Path, index: Path, question_files: list[str], models: list[str],
         qa = ReportQA.open(corpus, index, default_embedder(), xling=CrossLingualEmbedder(), reader=slot)
         qa.ask("warm up", read=False)
         if progress:
-            print(f"gloss: {model}, {len(questions)} questions…", flush=True)
+            print(f"gloss: {model}, {len(questions)} questions…", file=sys.stderr, flush=True)
         out.append(gloss_run(qa, questions, model))
     if pairs is not None:
         shown = [{"span": r["span"], "gloss": r["gloss"]} for res in out for r in res.get("rows", []) if r["gloss"]]
