@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from qa.types import DOUBT
 from qa.words import count, localize, say
 
-LABELS = {"strong": "strong match", "possible": "possible match", "weak": "weak match"}
+LABELS = ("strong", "possible", "weak")  # their words: qa/words.py
 NOTHING_FOUND = say("nothing")
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$])")

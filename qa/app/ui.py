@@ -218,7 +218,7 @@ class _Handlers:
             except Exception:  # the reader failed on this one: the passages stand, unchecked
                 log.exception("reading failed")
                 answer = {**first, "reader": "unavailable: the reader failed on this question"}
-            contexts = {**self._contexts(qa_, answer), **contexts}
+            contexts.update(self._contexts(qa_, answer, skip=contexts))
         else:
             read = None
             answer = first if qa_.reader is None else {**first, "reader": qa_.reader.state}
@@ -301,10 +301,13 @@ class _Handlers:
         return (*[gr.update(**props[c]) for c in components], chat, cards, status, sources)
 
     @staticmethod
-    def _contexts(qa_, answer: dict) -> dict[str, list[dict]]:
-        """Each passage's neighbours, for "Open in context" (none for a passage no longer indexed)."""
+    def _contexts(qa_, answer: dict, skip=()) -> dict[str, list[dict]]:
+        """Each passage's neighbours, for "Open in context" (none for a passage no longer indexed); the
+        passages in `skip` are left out (their context is already there)."""
         out = {}
         for h in answer["passages"] if qa_ is not None else []:
+            if h["id"] in skip:
+                continue
             try:
                 out[h["id"]] = [p.to_dict() for p in qa_.context(h["id"])]
             except Exception as e:  # a passage no longer indexed, an engine fault: the card has no context
