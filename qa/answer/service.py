@@ -111,8 +111,11 @@ class ReportQA:
 
         index = load_manifest_only(index_dir, model_id=embedder.model_id, xling_id=xling.model_id if xling else None)
         if store.synced_build() is None:
-            raise IndexUnusable("Milvus holds no complete index in this version's layout yet: "
-                                "run python -m qa index --backend milvus first")
+            held = [name for name in store.collections() if name != store.name]
+            raise IndexUnusable(
+                f"Milvus at {store.uri} holds no complete index named {store.name} in this version's layout "
+                f"(it holds: {', '.join(held) or 'no other index'}). Name the writer's with --milvus-collection, "
+                "or build this one: python -m qa index --backend milvus")
         counts = index.manifest.get("counts", {})
         records = MilvusRecords(store.client, store.name, has_xling=xling is not None, units=counts.get("units", 0))
         index.passages = LeanPassages(records, counts.get("passages", 0))

@@ -25,9 +25,10 @@ def _free_port() -> int:
 class LiteServer:
     """`with LiteServer(data_dir) as server:` … `server.uri`; stopped on exit."""
 
-    def __init__(self, data_dir: Path, timeout: float = 60.0):
+    def __init__(self, data_dir: Path, timeout: float = 60.0, port: int | None = None):
+        """`port`: the one to listen on (default: a free one); give the old one to restart an engine."""
         self.data_dir, self.timeout = Path(data_dir), timeout
-        self.port = _free_port()
+        self.port = port or _free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 

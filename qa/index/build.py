@@ -37,6 +37,7 @@ from qa.index.folder import (
     current_folder,
     load_index,
     manifest_of,
+    record_engine,
     write_jsonl,
 )
 from qa.ingest.corpus import file_hashes, load_corpus
@@ -130,13 +131,15 @@ def build_index(corpus: Corpus, hashes: dict[str, str], embedder: Embedder, inde
             files += ["units.xling.npy", XKEYS_FILE]
         dropped = tuple(line for d in corpus.documents for line in d.dropped)
         manifest = manifest_of(corpus, hashes, embedder, xling, spec, len(units), main, cross, whole_passages,
-                             files={name: sha256_file(tmp / name) for name in files}, t0=t0)
+                             files={name: sha256_file(tmp / name) for name in files}, t0=t0,
+                             engine=sync.describe() if sync is not None else None)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         for name in (*files, "manifest.json"):
             with open(tmp / name, "rb") as f:
                 os.fsync(f.fileno())
         final = index_dir / f"build-{time.strftime('%Y%m%d-%H%M%S')}-{tmp.name[-6:]}"
         os.rename(tmp, final)
+        tmp = final  # what to remove if the engine's update fails: CURRENT still names the previous build
         if sync is not None:  # the engine first: a kill here leaves the old index live (see milvus_store)
             sync.write(LoadedIndex(final, manifest, [], passages, units, index, main.vectors, xvectors),
                        progress=progress)
@@ -179,6 +182,7 @@ def sync_index(sync, index: LoadedIndex, index_dir: Path, progress: bool = False
         log.info("updating the search engine to %s", index.folder.name)
         sync.write(index, progress=progress)
         _finish_sync(sync, index.passages, index.units, index.folder.name)
+        record_engine(index.folder, sync.describe())
     return True
 
 

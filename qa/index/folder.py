@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -89,8 +90,11 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def manifest_of(corpus: Corpus, hashes: dict[str, str], embedder: Embedder, xling: Embedder | None, spec, units: int,
-              main, cross, whole_passages: bool, *, files: dict[str, str], t0: float) -> dict:
-    """What `manifest.json` records of a build, checked when the index is loaded (`load_index`)."""
+              main, cross, whole_passages: bool, *, files: dict[str, str], t0: float,
+              engine: dict | None = None) -> dict:
+    """What `manifest.json` records of a build, checked when the index is loaded (`load_index`). `engine`:
+    the search engine the build was written to (`MilvusStore.describe()`: its collection and layout), so a
+    replica elsewhere, whatever its own folder's path, finds it."""
     return {
         "format_version": FORMAT_VERSION,
         "vector_index": spec.describe(),
@@ -112,7 +116,31 @@ def manifest_of(corpus: Corpus, hashes: dict[str, str], embedder: Embedder, xlin
         "libraries": _library_versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "build_seconds": round(time.perf_counter() - t0, 3),
+        **({"engine": engine} if engine else {}),
     }
+
+
+def recorded_engine(index_dir: Path) -> dict | None:
+    """The engine the current build was written to, as its manifest records it (None: not recorded, or no
+    readable build)."""
+    try:
+        manifest = json.loads((current_folder(index_dir) / "manifest.json").read_text(encoding="utf-8"))
+    except (IndexUnusable, OSError, ValueError):
+        return None
+    engine = manifest.get("engine") if isinstance(manifest, dict) else None
+    return engine if isinstance(engine, dict) else None
+
+
+def record_engine(folder: Path, engine: dict) -> None:
+    """Add the engine a build was brought up to into its manifest (atomically; the manifest is not among
+    the checksummed files)."""
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    if manifest.get("engine") == engine:
+        return
+    tmp = path.with_name("manifest.json.tmp")
+    tmp.write_text(json.dumps({**manifest, "engine": engine}, indent=2, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def current_folder(index_dir: Path) -> Path:

@@ -1,7 +1,8 @@
 """Connecting to Milvus, naming an index's collections, and encoding index terms for Milvus's analyzer.
 
 `connect` gives a `pymilvus.MilvusClient` for a server or cluster (`http://host:19530`) or a milvus-lite file
-(`….db`), with a plain error when it cannot; `collection_name` names an index folder's collections;
+(`….db`), with a plain error when it cannot, wrapped in `Resilient` so that an engine restart does not take
+the app down with it; `collection_name` names an index folder's collections;
 `encode_term` turns one of our index terms into one word that Milvus's `standard` analyzer keeps whole
 (see qa/index/milvus_store.py).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from pathlib import Path
 
 from qa.errors import BackendUnavailable
@@ -52,6 +54,7 @@ class _KnownNoise(logging.Filter):
 
 
 _NOISE = _KnownNoise()
+log = logging.getLogger(__name__)
 
 
 def connect(uri: str):
@@ -70,7 +73,71 @@ def connect(uri: str):
             raise BackendUnavailable(f"a milvus-lite uri is a file ending in .db, not {uri!r}")
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
     try:
-        return MilvusClient(uri, timeout=10)
+        return Resilient(MilvusClient(uri, timeout=10), uri)
     except Exception as e:  # pymilvus raises several kinds (connection, config, timeout)
         raise BackendUnavailable(f"cannot reach Milvus at {uri} ({e.__class__.__name__}: "
                                  f"{str(e).splitlines()[0][:120] if str(e) else ''})") from None
+
+
+# What an engine fault looks like from pymilvus: a collection released by a restarted server (code 101), and a
+# connection that is down or not yet back (grpc's "Fail connecting to server", UNAVAILABLE, a closed channel).
+_RELEASED = re.compile(r"state 'released'|not loaded|call load\(\)", re.IGNORECASE)
+_UNREACHABLE = re.compile(r"fail(ed)? connecting|unavailable|connection refused|channel closed|deadline exceeded|"
+                          r"connect failed|socket closed", re.IGNORECASE)
+
+
+def fault(error: BaseException) -> str | None:
+    """"released", "unreachable" or None (any other error: a bad request is not retried)."""
+    text = f"{getattr(error, 'message', '')} {error}"
+    if getattr(error, "code", None) == 101 or _RELEASED.search(text):
+        return "released"
+    return "unreachable" if _UNREACHABLE.search(text) else None
+
+
+class Resilient:
+    """A `MilvusClient` that rides out an engine restart (an upgrade, a rescheduled pod): a collection the
+    server released is loaded again and the call repeated; a connection that is down is tried again after
+    `waits` (seconds, bounded), while grpc reopens it. A call that still fails raises BackendUnavailable in
+    plain words, so a question gets an answer in words and the next one, once the engine is back, an answer.
+    Every other attribute is the client's own."""
+
+    def __init__(self, client, uri: str, waits: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)):
+        self._client, self.uri, self.waits = client, uri, waits
+
+    def __getattr__(self, name):
+        attr = getattr(self._client, name)
+        if not callable(attr) or name == "close":
+            return attr
+
+        def call(*args, **kwargs):
+            return self._call(attr, args, kwargs)
+
+        return call
+
+    def _call(self, method, args, kwargs):
+        for wait in (*self.waits, None):
+            try:
+                return method(*args, **kwargs)
+            except BackendUnavailable:
+                raise
+            except Exception as e:  # pymilvus and grpc raise several kinds
+                kind = fault(e)
+                if kind is None:
+                    raise
+                if wait is None:
+                    raise BackendUnavailable(f"cannot reach Milvus at {self.uri}" if kind == "unreachable" else
+                                             f"Milvus at {self.uri} could not load {_collection(args, kwargs)}") from e
+                log.warning("Milvus at %s: %s; trying again in %.2f s", self.uri, kind, wait)
+                if kind == "released" and _collection(args, kwargs):
+                    try:
+                        self._client.load_collection(_collection(args, kwargs))
+                        continue
+                    except Exception as again:  # still coming up: wait as for a dropped connection
+                        if fault(again) is None:
+                            raise
+                time.sleep(wait)
+
+
+def _collection(args, kwargs) -> str | None:
+    name = kwargs.get("collection_name", args[0] if args else None)
+    return name if isinstance(name, str) else None

@@ -73,6 +73,15 @@ class MilvusStore:
         self.has_cjk = has_cjk
         self.passages, self.units, self.terms = f"{name}_passages", f"{name}_units", f"{name}_terms"
 
+    def describe(self) -> dict:
+        """What a build's manifest records of the engine it was written to (not the uri: a replica on
+        another machine may reach the same engine by another address)."""
+        return {"backend": "milvus", "collection": self.name, "layout": LAYOUT}
+
+    def collections(self) -> list[str]:
+        """The names of the indexes this engine holds (each is three collections)."""
+        return sorted(n[:-len("_terms")] for n in self.client.list_collections() if n.endswith("_terms"))
+
     def close(self) -> None:
         """Close the client; for milvus-lite also stop its in-process server, which frees the .db file for
         another process (milvus-lite lets one process at a time open a file)."""

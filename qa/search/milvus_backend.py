@@ -218,12 +218,17 @@ def _bm25(found: dict[int, list[str]], sets: list[frozenset[str]], stats: dict,
 
 def open_store(index_dir, uri: str | None = None, collection: str | None = None):
     """The Milvus collections of an index folder: `uri` (default: milvus-lite at index/milvus.db) and
-    `collection` (default: named from the folder). BackendUnavailable if Milvus cannot be used."""
+    `collection` (default: the one the current build's manifest records, else named from the folder).
+    BackendUnavailable if Milvus cannot be used."""
     from pathlib import Path
 
+    from qa.index.folder import recorded_engine
     from qa.index.milvus_client import collection_name, connect, default_uri
     from qa.index.milvus_store import MilvusStore
     from qa.search.lexical import tokenize
 
     uri = uri or default_uri(Path(index_dir))
+    if collection is None:
+        engine = recorded_engine(Path(index_dir)) or {}
+        collection = engine.get("collection") if engine.get("backend") == "milvus" else None
     return MilvusStore(connect(uri), collection or collection_name(Path(index_dir)), tokenize, has_cjk, uri)
