@@ -199,9 +199,69 @@ def names_spelled(span: str, gloss: str) -> bool:
     return all(_spelled(sylls, gloss) or mentions(english_name(run), words) for run, sylls in pinyin_names(span))
 
 
+# Words of a span the figure and unit checks already answer for: scales, ordinal endings, per cent ("90th")
+_COUNTED = frozenset(("thousand", "million", "billion", "th", "st", "nd", "rd", "percent", "per", "cent"))
+
+
+def _senses(word: str) -> set[str]:
+    """Index terms (stems) of every usable sense of a Chinese word, of its known parts and of its
+    characters (CC-CEDICT): what an English rendering of it may say."""
+    from qa.search import translate
+    from qa.search.lexical import tokenize
+
+    out: set[str] = set()
+    for part in {word, *translate._known_parts(word), *word}:
+        for sense in translate.glosses(part, senses=99):
+            out.update(tokenize(sense))
+    return out
+
+
+def _meets(term: str, terms: set[str]) -> bool:
+    """The stem is among `terms`, or one of them is a form of it ("treat" / "treatment", "strateg" /
+    "strategi"): one a prefix of the other, the shorter of 4 letters or more."""
+    return term in terms or any(len(min(term, t, key=len)) >= 4 and (t.startswith(term) or term.startswith(t))
+                                for t in terms)
+
+
+def left_out(span: str, gloss: str) -> list[str]:
+    """The span's words of meaning that no word of the gloss renders, by the dictionary: for an English
+    span, each word (its stem, or its lemma's: "grew" → grow) must be in the senses of some Chinese word of
+    the gloss ("aid" in "72 aid projects" needs 援助 or the like, not just 72个项目), or kept as it is (an
+    acronym); for a Chinese span, each word must have a sense the English gloss says. Figures are the
+    figure check's."""
+    from qa.search.lexical import chinese_words, tokenize
+
+    if language(span) == "zh":
+        said = set(tokenize(gloss))
+        return [w for w in chinese_words(span) if not _FIGURE.fullmatch(w) and not _meets_any(_senses(w), said)]
+    rendered = set(tokenize(" ".join(_LATIN_WORD.findall(gloss))))
+    for w in chinese_words(gloss):
+        rendered |= _senses(w)
+    named = {w for run, _ in pinyin_names(span) for w in run.split()}  # the name check's (names_spelled)
+    return [w for w in _LATIN_WORD.findall(span)
+            if w not in named and (forms := _forms(w)) and not any(_meets(f, rendered) for f in forms)]
+
+
+def _forms(word: str) -> set[str]:
+    """A word's stems: its own and its lemmas' ("grew" → grew, grow); none for a stop word or a scale."""
+    from lemminflect import getAllLemmas
+
+    from qa.search.lexical import tokenize
+
+    if word.lower() in _COUNTED:
+        return set()
+    lemmas = {lemma for forms in getAllLemmas(word.lower()).values() for lemma in forms}
+    stems = set(tokenize(word))
+    return stems | set(tokenize(" ".join(lemmas))) if stems else set()
+
+
+def _meets_any(senses: set[str], said: set[str]) -> bool:
+    return any(_meets(t, senses) for t in said)
+
+
 def check(span: str, gloss: str | None, target: str, translator=None) -> str | None:
     """Why a gloss is not shown (None when it may be): empty, partly in the wrong language, a changed
-    figure or a lost name."""
+    figure, a lost unit or name, or a word of meaning left out."""
     if not gloss or not gloss.strip():
         return "no gloss"
     if language(gloss) != target or untranslated(gloss, target):
@@ -212,6 +272,8 @@ def check(span: str, gloss: str | None, target: str, translator=None) -> str | N
         return "a unit or currency is lost"
     if not names_kept(span, gloss, translator) or (target == "zh" and not names_spelled(span, gloss)):
         return "a name is not the report's rendering"
+    if left_out(span, gloss):
+        return "a word of the quote is left out"
     return None
 
 
@@ -229,5 +291,7 @@ def wanted(question: str, span: str | None) -> str | None:
 
 
 def warm() -> None:
-    """Read the pinyin readings now (CC-CEDICT, a few seconds once) rather than at the first gloss."""
+    """Read the pinyin readings and the lemma tables now (CC-CEDICT, a few seconds once) rather than at
+    the first gloss."""
     _readings()
+    _forms("grew")
