@@ -19,6 +19,9 @@ SHIPPED = ROOT / "corpus" / "xpcc-poverty-alleviation-2011.questions.jsonl"
 HOLDOUT = ROOT / "tests" / "data" / "holdout.questions.jsonl"
 UNSEEN = ROOT / "tests" / "data" / "unseen.questions.jsonl"
 GLOSS = ROOT / "tests" / "data" / "gloss.questions.jsonl"  # blind: Chinese questions and follow-ups (bilingual.md)
+GLOSS3 = ROOT / "tests" / "data" / "gloss3.questions.jsonl"  # blind, a second round of the same kinds
+ZH = ROOT / "tests" / "data" / "zh.questions.jsonl"  # blind: questions about the Chinese edition below
+ZH_REPORT = ROOT / "tests" / "data" / "zh-report"  # a Chinese edition of the bundled report, for tests
 GOOD = {"id": "a1", "question": "How many wells?", "relevant": ["r#1"], "answer": "12 wells", "type": "numeric"}
 
 
@@ -113,11 +116,12 @@ def test_shipped_set_size_and_types():
     assert len({q.question for q in qs if not q.history}) == len([q for q in qs if not q.history])
 
 
-@pytest.mark.parametrize("path", [SHIPPED, HOLDOUT, UNSEEN, GLOSS], ids=["shipped", "held-out", "unseen", "gloss"])
+@pytest.mark.parametrize("path", [SHIPPED, HOLDOUT, UNSEEN, GLOSS, GLOSS3, ZH],
+                         ids=["shipped", "held-out", "unseen", "gloss", "gloss3", "zh"])
 def test_question_sets_match_the_current_ingest(path, seed_corpus):
     """Every relevant id exists, and every answer lies inside one sentence of its relevant passage
     (the highlight is a sentence, so an answer across a sentence boundary could never be shown)."""
-    passages = {p.id: p for p in load_corpus(seed_corpus).passages}
+    passages = {p.id: p for p in load_corpus(ZH_REPORT if path == ZH else seed_corpus).passages}
     qs = load_questions(path)
     assert check_against_passages(qs, passages.values()) == []
     for q in qs:
