@@ -1,11 +1,15 @@
 """Gloss: the answer in the asker's language, when the report is written in the other one.
 
 The quote stays the evidence; the gloss is a machine translation shown under it, and only when it passes
-two checks that need no model:
+checks that need no model (`check`; the table in docs/bilingual.md):
 - **Figures.** The numbers in the gloss (years and percentages included) are exactly the span's: none
   added, none lost, none changed. "24.66万" and "246,600" are the same figure; "3500" and "350" are not.
+- **Untranslated**, **units**: no word left in the span's language; Yuan ↔ 元, % ↔ % kept.
 - **Names.** A name in the span that the reports render in the other script must appear in that
-  rendering (甘肃 ↔ Gansu, through the CC-CEDICT dictionary the search already uses).
+  rendering (甘肃 ↔ Gansu, through the CC-CEDICT dictionary the search already uses); a pinyin name comes
+  back as characters read that way.
+- **Words.** Every word of meaning in the span is rendered by some word of the gloss, by the dictionary
+  (`left_out`).
 There is no gloss for an abstention, for a span the reader did not accept, or across the same language.
 The reader model writes the gloss (`Glosser`: qa/answer/reader_runtime.py).
 """
