@@ -171,3 +171,18 @@ def test_a_bad_request_is_not_retried():
     with pytest.raises(_EngineError):
         Resilient(fake, "http://m:19530", waits=(0, 0)).query("x")
     assert fake.calls == 1
+
+
+def test_ship_gives_a_replica_only_what_a_second_machine_would_have(tmp_path):
+    """`qa bench --deploy` ships a build as rsync would: the manifest and the document list, `CURRENT` last."""
+    from qa.bench.deploy import ship
+
+    writer = tmp_path / "w"
+    (writer / "build-2").mkdir(parents=True)
+    for name in ("manifest.json", "documents.jsonl", "units.faiss", "passages.jsonl"):
+        (writer / "build-2" / name).write_text(name, encoding="utf-8")
+    (writer / "CURRENT").write_text("build-2\n", encoding="utf-8")
+    ship(writer, tmp_path / "r")
+    assert sorted(str(p.relative_to(tmp_path / "r")) for p in (tmp_path / "r").rglob("*") if p.is_file()) == [
+        "CURRENT", "build-2/documents.jsonl", "build-2/manifest.json"]
+    assert current_folder(tmp_path / "r").name == "build-2"

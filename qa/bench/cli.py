@@ -38,6 +38,10 @@ def add_parser(sub, common, embedders: Callable) -> None:
     p.add_argument("--lean", action="store_true",
                    help="with --scale-hybrid --backend milvus: time a lean replica (records read from Milvus) in its "
                         "own process, and its memory against the local index's")
+    p.add_argument("--deploy", action="store_true",
+                   help="instead: a deployment end to end on this machine (a milvus-lite server, a writer, two lean "
+                        "replicas in their own folders; a new report, Milvus stopped and started, the writer killed "
+                        "mid-build; then 20 users through a lean and a local replica)")
     p.add_argument("--reader-models", default="0.5b,1.5b",
                    help="reader models to compare (default 0.5b,1.5b; one not installed is reported as such; the "
                         "reader part is skipped with --no-reader)")
@@ -52,6 +56,12 @@ def add_parser(sub, common, embedders: Callable) -> None:
 
 
 def run_bench(args, embedders: Callable) -> int:
+    if args.deploy:
+        from qa.bench import deploy
+
+        rows = deploy.run(load=True, progress=lambda line: print(line, file=sys.stderr, flush=True))
+        print(json.dumps(rows, ensure_ascii=False, indent=1) if args.json else deploy.markdown(rows))
+        return 0 if all(r["ok"] for r in rows) else 1
     if args.gloss:
         from qa.bench import gloss as bench_gloss
 
