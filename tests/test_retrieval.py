@@ -241,3 +241,46 @@ def test_scores_do_not_depend_on_the_string_hash_seed():
     outs = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT,
                            env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(1, 7)}
     assert len(outs) == 1, outs
+
+
+@pytest.mark.parametrize("lexical,dense,unknown,asked", [
+    ((0.9, 0.5), (0.8, 0.6), 0.0, False),  # BM25, MiniLM and the ranking agree: e5 cannot change the top
+    ((0.5, 0.9), (0.8, 0.6), 0.0, True),  # BM25 prefers the second
+    ((0.9, 0.5), (0.6, 0.8), 0.0, True),  # MiniLM prefers the second
+    ((0.9, 0.5), (0.8, 0.6), 0.6, True),  # a paraphrase: most of the question is words no report uses
+    ((0.9, 0.5), (0.8, 0.6), 0.4, False),
+])
+def test_the_second_opinion_is_asked_only_when_it_can_change_the_outcome(lexical, dense, unknown, asked):
+    from qa.search.retrieve import Candidate, second_opinion_can_change
+
+    out = [Candidate(0, 1.2, -1, 0.0, dense=dense[0], lexical=lexical[0]),
+           Candidate(1, 1.0, -1, 0.0, dense=dense[1], lexical=lexical[1]),
+           Candidate(2, 1.5, -1, 0.0, dense=0.99, lexical=0.99, cross=True)]  # another script: e5 not asked for it
+    assert second_opinion_can_change(out, unknown) is asked
+    assert second_opinion_can_change(out[:1], 0.0) is False  # one passage in the question's script
+
+
+def test_e5_encodes_an_english_question_only_when_its_opinion_can_change_the_answer(seed_qa):
+    """A counting stand-in for e5 behind the real retriever: a question with a clear winner does not call
+    it; the paraphrase it was added for does, and is still answered from the right section."""
+    retriever = seed_qa.retriever
+    model, columns, scale = retriever._second
+
+    class Counting:
+        calls = 0
+
+        def encode(self, texts, **kw):
+            Counting.calls += 1
+            return model.encode(texts, **kw)
+
+    retriever._second = (Counting(), columns, scale)
+    try:
+        clear = seed_qa.ask("What poverty line did the Corps set?")
+        assert Counting.calls == 0 and clear.hits[0].passage.section == "Poverty line"
+        paraphrase = seed_qa.ask("Where did investigators travel to learn about the farms' problems?")
+        assert Counting.calls == 1 and paraphrase.hits[0].passage.section == "Research of poverty alleviation"
+        retriever.second_always = True
+        seed_qa.ask("What poverty line did the Corps set?")
+        assert Counting.calls == 2
+    finally:
+        retriever._second, retriever.second_always = (model, columns, scale), False

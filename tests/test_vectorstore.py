@@ -161,7 +161,8 @@ def test_truncated_file_raises_instead_of_mapping_garbage(tmp_path, spec, keep):
 
 def test_bench_latency_table_shows_the_second_opinions_cost_beside_the_default(tmp_path):
     """`run_bench` with deterministic embedders: every mode is timed, and with cross-lingual vectors the
-    hybrid is timed again without e5's second opinion, so its cost shows against the default in one run."""
+    hybrid is timed again with e5 on every question and without it, so the rule's saving and e5's cost
+    show against the default in one run."""
     from qa.bench.speed import run_bench, to_markdown
     from qa.index.embed import HashEmbedder
     from tests.conftest import write_corpus
@@ -172,7 +173,9 @@ def test_bench_latency_table_shows_the_second_opinions_cost_beside_the_default(t
 
     corpus = write_corpus(tmp_path / "c", {"r.txt": "Report\n\n【Wells】 The county drilled 417 wells.\n"})
     r = run_bench(corpus, HashEmbedder(), TwoModelXling(128, "fake-xling"))
-    assert set(r["latency"]) == {"dense", "bm25", "hybrid", "hybrid without e5's second opinion"}
+    assert set(r["latency"]) == {"dense", "bm25", "hybrid", "hybrid, e5 on every question",
+                                 "hybrid without e5's second opinion"}
     assert "| hybrid without e5's second opinion | english (1) |" in to_markdown(r)
+    assert r["latency"]["hybrid, e5 on every question"]["english"]["e5_share"] == 1.0  # the rule's "before"
     plain = run_bench(corpus, HashEmbedder(), None)
     assert set(plain["latency"]) == {"dense", "bm25", "hybrid"}

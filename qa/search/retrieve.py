@@ -16,11 +16,13 @@ A second opinion: with cross-lingual vectors, multilingual-e5-small's own cosine
 vectors) is added to the hybrid ranking score of same-script passages too. It ranks this report's
 English questions better than all-MiniLM-L6-v2 alone (dense-only Hit@1 0.88 vs 0.81 on the shipped set),
 and the two together better than either; the confidence labels and the abstention keep the calibrated
-score without it.
+score without it. e5 encodes an English question only when its opinion can change the outcome
+(`second_opinion_can_change`): its encode was most of such a question's time.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -107,6 +109,8 @@ class Retriever:
         self._second = (self.xling.component_columns(E5SmallEmbedder.model_id)
                         if self.xling is not None and hasattr(self.xling, "component_columns") else None)
         self._queries: dict[int, Coalescing] = {}
+        self.second_calls: Counter[str] = Counter()  # e5's second opinion: "encoded", "reused", "skipped"
+        self.second_always = False  # True: e5 on every question, as before the rule (`qa bench` compares)
 
     def _encode_query(self, model, text: str) -> np.ndarray:
         """The question's vector: concurrent users' questions share one call per model (qa/search/coalesce.py)."""
@@ -173,31 +177,43 @@ class Retriever:
                 c = replace(c, sentence=self._best_sentence(row, qv, sims, f_sets, focus_sets[2])[0])
             out.append(c)
         if mode == "hybrid":
-            out = self._discount_unmatched(out, q_tokens)
-            out = self._second_opinion(out, query)
+            unknown = self.lexical.unknown_share(q_tokens)
+            out = self._discount_unmatched(out, unknown)
+            out = self._second_opinion(out, query, q_cjk, xq, unknown)
             out = self._unnamed(out, query)
         out.sort(key=lambda c: (-c.score, c.row))
         return out[:k]
 
-    def _discount_unmatched(self, out: list[Candidate], q_tokens: list[str]) -> list[Candidate]:
+    def _discount_unmatched(self, out: list[Candidate], unknown: float) -> list[Candidate]:
         """Rank with less BM25 when the question's words are not the reports' words. If a share of the
         question's IDF mass is words no report uses (a paraphrase: "college" for "university"), BM25
         can only match its common words and would favour whichever passage repeats them; its part of
         the ranking score shrinks by that share. The calibrated evidence score (`fused`), which decides
         confidence labels and abstention, is kept as it was."""
-        share = self.lexical.unknown_share(q_tokens) * self.weights.unmatched
+        share = unknown * self.weights.unmatched  # `unknown`: the share of the question's IDF mass no report uses
         if not share:
             return out
         return [c if c.cross else replace(c, score=c.score - share * self.weights.bm25 * c.lexical, fused=c.score)
                 for c in out]
 
-    def _second_opinion(self, out: list[Candidate], query: str) -> list[Candidate]:
+    def _second_opinion(self, out: list[Candidate], query: str, q_cjk: bool, xq: np.ndarray | None,
+                        unknown: float) -> list[Candidate]:
         """Add the second model's best unit cosine to each same-script passage's ranking score (the
-        calibrated evidence score, `fused`, stays as it was)."""
+        calibrated evidence score, `fused`, stays as it was). Its query vector is the cross-lingual one's
+        e5 block when that was encoded anyway; else e5 encodes the question only when its opinion can
+        change the outcome (`second_opinion_can_change`): the encode is most of an English question's time."""
         if self._second is None or not self.weights.second_dense or all(c.cross for c in out):
             return out
         model, columns, scale = self._second
-        qv = scale * self._encode_query(model, query)
+        if xq is not None:
+            self.second_calls["reused"] += 1
+            qv = scale * xq[columns]
+        elif q_cjk or self.second_always or second_opinion_can_change(out, unknown):
+            self.second_calls["encoded"] += 1
+            qv = scale * self._encode_query(model, query)
+        else:
+            self.second_calls["skipped"] += 1
+            return out
         w = self.weights.second_dense
         # only the candidates' units are scored (not every unit of a large corpus)
         units_of = self.records.units_of
@@ -299,6 +315,29 @@ class Retriever:
             if shown_score > shown[1]:
                 shown = (unit, shown_score)
         return (shown[0], best[1], best[2], best[3])
+
+
+def second_opinion_can_change(out: list[Candidate], unknown: float = 0.0) -> bool:
+    """The one rule for asking e5 about a question in the script of its candidates (an English question
+    over English reports; a Chinese question always asks). e5 is asked when the first opinion leaves the
+    best passage open:
+    - BM25's best candidate, MiniLM's best and the ranking's best are not one passage; or
+    - the question is a paraphrase: most of its IDF mass (`unknown` > 0.5) is words no report uses, so
+      BM25 and MiniLM can agree on the wrong passage ("Where did investigators travel…" for "field
+      research"), which is what e5's second opinion was added for.
+    Chosen on the tuning half of the shipped set and the tuning set (135 English questions): e5 changed the
+    top passage, its label or an abstention for 10 of them, all 10 among the 48 (36 %) this rule asks
+    about (docs/speed.md). Below the top, e5 may still reorder the other cards of a question it skips."""
+    if unknown > 0.5:
+        return True
+    same = [c for c in out if not c.cross]
+    if len(same) < 2:
+        return False
+
+    def best(key):
+        return max(same, key=lambda c: (key(c), c.score, -c.row)).row
+
+    return not best(lambda c: c.score) == best(lambda c: c.lexical) == best(lambda c: c.dense)
 
 
 def _singletons(tokens: list[str]) -> TermSets:
