@@ -308,3 +308,22 @@ def test_cli_ask_with_the_milvus_backend(tmp_path):
     local = subprocess.run(base, capture_output=True, text=True, env=env, timeout=300)
     assert local.returncode == 0 and local.stdout.strip().endswith("False")
     assert local.stdout.splitlines()[:3] == milvus.stdout.splitlines()[:3]
+
+
+def test_a_lean_replica_reads_back_a_passage_whose_title_is_longer_than_4096_characters(tmp_path):
+    """A Markdown report whose `#` heading runs on makes a long title. Its record once was cut at 4,096
+    characters mid-JSON and could not be read back; now the record holds it whole (up to 64 KB)."""
+    from qa.answer.service import ReportQA
+
+    title = "Annual review of canal building " + " ".join(f"section{i} water works" for i in range(400))
+    corpus = write_corpus(tmp_path / "c", {"long.md": f"# {title}\n\n【Canals】 The canal programme built 7 canal sites.\n"})
+    store = open_store(tmp_path / "i", collection="long")
+    try:
+        index, _ = open_index(corpus, tmp_path / "i", HashEmbedder(), sync=store)
+        assert len(index.passages[0].title) > 4096
+        lean = ReportQA.open(corpus, tmp_path / "i", HashEmbedder(), xling=False, backend="milvus", read_only=True,
+                             store=store)
+        hit = lean.ask("How many canal sites were built?").hits[0]
+        assert hit.passage.title == index.passages[0].title and hit.passage.section == "Canals"
+    finally:
+        store.close()

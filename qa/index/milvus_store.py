@@ -57,7 +57,9 @@ BATCH = 500  # rows per upsert
 EMPTY_TERM = "\u2205"  # bm25s indexes an empty passage as this one term; so does the store
 STATS, BUILD = "__stats__", "__build__"  # meta rows of the terms collection (no encoded term starts with "_")
 MAX_TEXT = 65535
-LAYOUT = 2  # 2: passage records, units keyed by position (lean replicas); a store marked with another is rewritten
+# 2: passage records, units keyed by position (lean replicas); 3: records up to MAX_TEXT bytes (a long title
+# no longer cut mid-JSON). A store marked with another layout is rewritten.
+LAYOUT = 3
 
 
 class MilvusStore:
@@ -102,8 +104,7 @@ class MilvusStore:
             if (int(have[0]), int(have[1]) if have[1] else None) != (dim, xdim):
                 log.info("Milvus collections %s: vector dimensions changed, recreating", self.name)
                 self.drop()
-            elif "sig" not in fields or (c.has_collection(self.passages) and "record" not in
-                                         {f["name"] for f in c.describe_collection(self.passages)["fields"]}):
+            elif "sig" not in fields or (c.has_collection(self.passages) and _record_bytes(c, self.passages) < MAX_TEXT):
                 log.info("Milvus collections %s: written by an older version, recreating", self.name)
                 self.drop()
         if not c.has_collection(self.passages):
@@ -132,7 +133,7 @@ class MilvusStore:
         s.add_field("sig", DataType.VARCHAR, max_length=64)
         s.add_field("section", DataType.VARCHAR, max_length=MAX_TEXT)
         s.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT)
-        s.add_field("record", DataType.VARCHAR, max_length=4096)
+        s.add_field("record", DataType.VARCHAR, max_length=MAX_TEXT)
         s.add_field("terms", DataType.VARCHAR, max_length=MAX_TEXT, enable_analyzer=True,
                     analyzer_params={"tokenizer": "standard"})
         s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
@@ -231,10 +232,9 @@ class MilvusStore:
         for row, p in enumerate(index.passages):
             terms = self.tokenize(f"{p.title}\n{p.section or ''}\n{p.text}") or [EMPTY_TERM]
             all_terms.append(terms)
-            record = {k: v for k, v in p.to_dict().items() if k not in ("section", "text")} | {"units": n_units[row]}
             fields = {"id": p.id, "row": row, "doc": p.doc, "year": p.year if p.year is not None else -1,
                       "cjk": self.has_cjk(p.text), "section": (p.section or "")[:MAX_TEXT // 4],
-                      "text": p.text[:MAX_TEXT // 4], "record": json.dumps(record, ensure_ascii=False)[:4096],
+                      "text": p.text[:MAX_TEXT // 4], "record": passage_record(p, n_units[row]),
                       "terms": " ".join(map(encode_term, terms))[:MAX_TEXT]}
             fields["sig"] = hashlib.sha256(json.dumps(fields, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
             rows.append(fields)
@@ -304,3 +304,21 @@ class MilvusStore:
                     log.info("Milvus %s: %d rows written", label, done)
         if batch:
             self.client.upsert(collection, batch)
+
+
+def passage_record(p, units: int) -> str:
+    """The rest of a passage (title, paragraph, offsets, page, year) and its unit count, as JSON that fits
+    the `record` field: a title too long for it (a report whose first line is a whole paragraph) is
+    shortened, never the JSON cut."""
+    record = {k: v for k, v in p.to_dict().items() if k not in ("section", "text")} | {"units": units}
+    out = json.dumps(record, ensure_ascii=False)
+    while len(out.encode("utf-8")) > MAX_TEXT and record["title"]:
+        record["title"] = record["title"][: len(record["title"]) // 2].rstrip() + "…"
+        out = json.dumps(record, ensure_ascii=False)
+    return out
+
+
+def _record_bytes(client, collection: str) -> int:
+    """The `record` field's size in a passages collection (0: none, as an older version wrote it)."""
+    fields = {f["name"]: f for f in client.describe_collection(collection)["fields"]}
+    return int(fields.get("record", {}).get("params", {}).get("max_length", 0))
