@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from qa.bench.milvus_server import free_port
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -88,14 +90,6 @@ XSS_REPORT = """Security Test Report on Markup Handling
 """
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory):
     """`python app.py` on a free port over a temp copy of the report plus an XSS report; yields info."""
@@ -112,7 +106,7 @@ def app_server(tmp_path_factory):
                                             # a few shipped questions, for the Evaluation tab
                                             "seed.questions.jsonl": "".join(shipped.splitlines(True)[:4])})
     judgments = corpus / "user-questions.jsonl"
-    port = _free_port()
+    port = free_port()
     log_path = base / "app.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
            "QA_READER": "1"}  # the reader is off by default; the app's tests check it too

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from qa.bench.milvus_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "What poverty line did the Corps set?"
@@ -62,12 +63,6 @@ def cli_cold_start(corpus: Path, index: Path, cross_lingual: bool = True) -> dic
             "peak_rss_mb": t["peak_rss_mb"]}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def app_cold_start(corpus: Path, index: Path, timeout: float = 600, env: dict | None = None, then=None) -> dict:
     """Seconds from `python app.py` to its page being served, and to its first answer over the API.
     `env`: extra environment for the app; `then(url)`: run while the app is still up, its result under "then"."""
@@ -75,7 +70,7 @@ def app_cold_start(corpus: Path, index: Path, timeout: float = 600, env: dict | 
 
     from gradio_client import Client
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/"
     spawned = time.time()
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), "--corpus", str(corpus),

@@ -29,9 +29,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from qa.bench.cold import _env, _free_port, stop_process
+from qa.bench.cold import _env, stop_process
 from qa.bench.load import KNOWN, _http_ask, http_load_run
-from qa.bench.milvus_server import LiteServer
+from qa.bench.milvus_server import LiteServer, free_port
 from qa.index.folder import current_folder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,7 +92,7 @@ class Deployment:
         return time.monotonic() - t0
 
     def start_replica(self, folder: Path, *, lean: bool = True) -> str:
-        port = _free_port()
+        port = free_port()
         backend = ["--backend", "milvus", "--milvus-uri", self.uri] if lean else []
         proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--replica", *backend, "--index", str(folder),
                                  "--corpus", str(folder.parent / "corpus"), "--port", str(port), "--follow-every", "1",

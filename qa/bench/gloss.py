@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import random
-import statistics
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from qa.eval.metrics import percentile
+from qa.eval.metrics import timings
 
 BLIND = ("holdout", "unseen", "nearmiss", "reply")  # tests/data/<name>.questions.jsonl, written blind
 
@@ -58,8 +57,7 @@ def gloss_run(qa, questions, model: str) -> dict:
         "shown": len(shown),
         "dropped": dict(Counter(r["dropped"] for r in rows if r["dropped"])),
         "figures_match": (sum(g.figures_match(r["span"], r["gloss"]) for r in shown) / len(shown)) if shown else None,
-        "p50_ms": statistics.median(times) if times else None,
-        "p95_ms": percentile(times, 0.95) if times else None,
+        **{k: v for k, v in timings(times).items() if k != "n"},
         "rows": rows,
     }
 

@@ -17,12 +17,11 @@ sending.
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from qa.eval.metrics import percentile as _percentile
+from qa.eval.metrics import timings
 
 # question → section of the top passage, in the bundled report
 KNOWN = (
@@ -140,7 +139,7 @@ def _summary(users: int, sent: int, total: int, start: float, latencies: list[fl
     """What both clients return: counts, q/s, latency p50/p95/max (seconds) and the errors."""
     wall = time.monotonic() - start
     return {"users": users, "sent": sent, "total": total, "wall_s": wall, "qps": sent / wall,
-            "p50_s": statistics.median(latencies), "p95_s": _percentile(latencies, 0.95), "max_s": max(latencies),
+            **{k: v for k, v in timings(latencies, "s").items() if k != "n"}, "max_s": max(latencies),
             "errors": errors}
 
 

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for an app or engine process this run starts)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -28,7 +29,7 @@ class LiteServer:
     def __init__(self, data_dir: Path, timeout: float = 60.0, port: int | None = None):
         """`port`: the one to listen on (default: a free one); give the old one to restart an engine."""
         self.data_dir, self.timeout = Path(data_dir), timeout
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 

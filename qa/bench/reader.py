@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from qa.bench.speed import _questions
-from qa.eval.metrics import percentile
+from qa.eval.metrics import timings
 
 
 def reader_latency(qa, slot, questions: list[dict]) -> dict:
@@ -35,8 +34,7 @@ def reader_latency(qa, slot, questions: list[dict]) -> dict:
         t2 = time.perf_counter()
         retrieval.append((t1 - t0) * 1000)
         reading.append((t2 - t1) * 1000)
-    stats = lambda xs: {"n": len(xs), "p50_ms": statistics.median(xs), "p95_ms": percentile(xs, 0.95)}  # noqa: E731
-    return {"retrieval": stats(retrieval), "reader": stats(reading)}
+    return {"retrieval": timings(retrieval), "reader": timings(reading)}
 
 
 def model_bench(qa, questions: list[dict], model: str) -> dict:

@@ -34,7 +34,7 @@ import numpy as np
 
 from qa.bench.scale import _peak_rss_mb, _rss_mb, synthetic
 from qa.bench.synthetic_text import ROOT, Vocabulary, questions, synthetic_corpus
-from qa.eval.metrics import percentile
+from qa.eval.metrics import percentile, timings
 from qa.index import vectorstore as vs
 from qa.index.folder import LoadedIndex
 
@@ -267,8 +267,7 @@ def encode_cost(qs: list[str]) -> dict:
         t0 = time.perf_counter()
         embedder.encode([q], query=True)
         ms.append((time.perf_counter() - t0) * 1000)
-    return {"model": embedder.model_id, "load_s": load_s, "p50_ms": statistics.median(ms),
-            "p95_ms": percentile(ms, 0.95)}
+    return {"model": embedder.model_id, "load_s": load_s, **{k: v for k, v in timings(ms).items() if k != "n"}}
 
 
 def run(sizes: list[int], *, ks: tuple[int, ...] = (5, K), encode: bool = True, profile: bool = False,

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from qa.eval.metrics import percentile
+from qa.eval.metrics import timings
 
 
 def _questions(corpus: Path) -> list[dict]:
@@ -109,8 +108,7 @@ def _latency(qa, questions: list[dict], repeats: int, only: tuple[str, ...] | No
                     qa.ask(q["question"], q.get("history") or [], mode=mode)
                     times[kind].append((time.perf_counter() - t0) * 1000)
                     asked[kind].append(retriever.second_calls["encoded"] > before)
-            latency[label] = {k: {"n": len(v), "p50_ms": statistics.median(v), "p95_ms": percentile(v, 0.95),
-                                  "e5_share": sum(asked[k]) / len(v)} for k, v in times.items() if v}
+            latency[label] = {k: {**timings(v), "e5_share": sum(asked[k]) / len(v)} for k, v in times.items() if v}
     finally:
         retriever.weights, retriever.second_always = weights, False
     return latency

@@ -9,6 +9,7 @@ MRR@k = 1/rank of the first relevant within k (else 0); nDCG@k with gain 1 and d
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -27,6 +28,14 @@ def percentile(xs: list[float], q: float) -> float:
     """The nearest-rank percentile (q in 0..1) of a list of timings, for the p95 columns."""
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def timings(xs: Sequence[float], unit: str = "ms") -> dict:
+    """The one summary of a list of timings every benchmark prints: count, median and p95 (keys
+    `p50_<unit>`, `p95_<unit>`; None for no timings)."""
+    if not xs:
+        return {"n": 0, f"p50_{unit}": None, f"p95_{unit}": None}
+    return {"n": len(xs), f"p50_{unit}": statistics.median(xs), f"p95_{unit}": percentile(list(xs), 0.95)}
 
 
 def hit_at(ranked: Sequence[str], relevant: set[str], k: int) -> float:
@@ -53,15 +62,6 @@ def ndcg_at(ranked: Sequence[str], relevant: set[str], k: int) -> float:
 
 
 _KINDS = {"hit": hit_at, "recall": recall_at, "rr": reciprocal_rank, "ndcg": ndcg_at}
-
-
-def metric(name: str, ranked: Sequence[str], relevant: set[str]) -> float:
-    """A metric by name: `Hit@k`, `Recall@k`, `MRR@k` or `nDCG@k`."""
-    kind, _, cut = name.partition("@")
-    fn = {"Hit": hit_at, "Recall": recall_at, "MRR": reciprocal_rank, "nDCG": ndcg_at}.get(kind)
-    if fn is None or not cut.isdigit():
-        raise ValueError(f"unknown metric {name!r}")
-    return fn(ranked, relevant, int(cut))
 
 
 def ranking_metrics(ranked: Sequence[str], relevant: set[str]) -> dict[str, float]:
