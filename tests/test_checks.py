@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answer.checks import mismatch, years_mentioned
+from qa.answer.checks import mismatch
 from qa.types import Hit, Passage
+from qa.years import years_mentioned
 
 
 def _hit(text: str, highlight: str | None = None, year: int | None = 2011) -> Hit:
@@ -17,6 +18,7 @@ def _hit(text: str, highlight: str | None = None, year: int | None = 2011) -> Hi
 def test_years_inside_ranges_count():
     assert years_mentioned("From 2008 to 2010, 31 projects; 2011-2012 work; 2008到2010年") == {2008, 2009, 2010, 2011, 2012}
     assert years_mentioned("No. 20039194 and 3500 Yuan") == set()
+    assert years_mentioned("the 2010..2012 plan") == {2010, 2011, 2012}  # the filter's ".." join too
 
 
 @pytest.mark.parametrize("question, text, reason", [

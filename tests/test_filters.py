@@ -35,6 +35,7 @@ Y11, Y12 = "riverside-yearbook-2011", "riverside-yearbook-2012"
 @pytest.mark.parametrize("spec, expected", [
     (None, None), ("", None), ("  ", None), ("2011", (2011, 2011)), ("2010-2012", (2010, 2012)),
     (" 2012 – 2010 ", (2010, 2012)), ("2010..2011", (2010, 2011)), ("2010 to 2011", (2010, 2011)),
+    ("2010 through 2012", (2010, 2012)), ("2010至2012", (2010, 2012)),  # the joins the answer checks read too
 ])
 def test_parse_years(spec, expected):
     assert parse_years(spec) == expected

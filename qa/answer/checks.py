@@ -16,21 +16,11 @@ import re
 from qa.search.answer_type import QUANTITY, expected_type, offers
 from qa.search.question import join_or
 from qa.types import Hit
+from qa.years import years_mentioned
 
-_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
-_RANGE = re.compile(r"(?<!\d)((?:19|20)\d\d)\s*(?:-|–|—|to|through|until|至|到)\s*((?:19|20)\d\d)(?!\d)")
 # A rate is given as a percentage too ("unemployment rate", 增长率 — but not 效率, efficiency).
 _PERCENT_ASKED = re.compile(r"\bpercent(age)?s?\b|%|百分|\brates?\b|(发生|增长|失业|就业|覆盖|入学|贫困|比)率", re.I)
 _PERCENT = re.compile(r"\bper ?cent\b|%|百分之", re.I)
-
-
-def years_mentioned(text: str) -> set[int]:
-    """The years a text names, with every year inside a range ("2008 to 2010" → 2008, 2009, 2010)."""
-    out = {int(y) for y in _YEAR.findall(text)}
-    for lo, hi in _RANGE.findall(text):
-        if int(lo) <= int(hi) <= int(lo) + 50:
-            out |= set(range(int(lo), int(hi) + 1))
-    return out
 
 
 def mismatch(question: str, hit: Hit) -> str | None:

@@ -8,14 +8,13 @@ answer shows each report's sentence with its citation (`two_reports`), not just 
 from __future__ import annotations
 
 import dataclasses
-import re
 
 from qa.answer.judge import Thresholds
 from qa.search.lexical import numbers
 from qa.types import DOUBT, Answer, Hit
+from qa.years import is_year
 
 CONFLICT_MARGIN = 0.15  # a passage from another report this close to the best one answers the same question
-_YEAR = re.compile(r"^(19|20)\d\d$")
 
 
 def compose(question: str, searched: str, hits: list[Hit], t: Thresholds, *, mode: str,
@@ -40,7 +39,7 @@ def compose(question: str, searched: str, hits: list[Hit], t: Thresholds, *, mod
 
 def _figures(text: str) -> set[str]:
     """The numbers of a sentence other than years (which tell reports apart, not answers)."""
-    return {n for n in numbers(text) if not _YEAR.match(n)}
+    return {n for n in numbers(text) if not is_year(n)}
 
 
 def two_reports(answer: Answer) -> Answer:
@@ -50,7 +49,7 @@ def two_reports(answer: Answer) -> Answer:
         return answer
     first = answer.hits[0]
     figures = _figures(first.highlight)
-    asked_years = {int(n) for n in numbers(answer.searched) if _YEAR.match(n)}
+    asked_years = {int(n) for n in numbers(answer.searched) if is_year(n)}
     if not figures:
         return answer
     for other in answer.hits[1:]:

@@ -28,6 +28,7 @@ from qa.errors import CorpusEmpty, CorpusMissing
 from qa.ingest.formats import Extracted, extract_docx, extract_html, sniff
 from qa.ingest.pdf import extract_pdf
 from qa.types import Corpus, Document, Passage, Skipped
+from qa.years import years_in
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,6 @@ _HEADING = re.compile(r"【([^】\n]{1,200})】")
 _PARAGRAPH_START = re.compile(r"^[ \t\u3000]+\S|^【")
 _MD_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$|^ {0,3}#{1,6}[ \t]*$")
 _MD_FENCE = re.compile(r"^ {0,3}(```|~~~)")
-_YEAR = re.compile(r"(?<![\d.])(19\d\d|20\d\d)(?![\d])")
 _EXTRACTORS = {"html": extract_html, "pdf": extract_pdf, "docx": extract_docx}
 # Site chrome: each pattern names one kind of boilerplate line.
 _CHROME = [
@@ -191,9 +191,9 @@ def find_year(name: str, title: str, text: str) -> int | None:
     """The report's year: first 19xx/20xx in the file name, else the title, else the most frequent
     one in the first YEAR_SCAN_CHARS characters of the text (the earliest seen on a tie)."""
     for source in (name, title):
-        if m := _YEAR.search(source):
-            return int(m.group(1))
-    years = _YEAR.findall(text[:YEAR_SCAN_CHARS])
+        if found := years_in(source):
+            return found[0]
+    years = years_in(text[:YEAR_SCAN_CHARS])
     if not years:
         return None
     counts = Counter(years)
@@ -241,13 +241,6 @@ def decode_text(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise ValueError(f"not valid UTF-8 (byte {e.start})") from None
-
-
-def read_text(path: Path) -> str:
-    """Read a report file as UTF-8 text; raise ValueError with a plain reason if it is not text."""
-    data = read_bytes(path)
-    sniff(path.suffix or ".txt", data)
-    return decode_text(data)
 
 
 def _parse(path: Path, data: bytes, doc_id: str) -> tuple[str, str, list[Passage], list[str]]:

@@ -6,13 +6,11 @@ filter into the set of passage rows the retriever may return (`Retriever.search(
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from qa.errors import BadQuestion
 from qa.types import Passage
-
-_RANGE = re.compile(r"^\s*(\d{4})\s*(?:(?:-|–|—|\.\.|to)\s*(\d{4})\s*)?$")
+from qa.years import year_span
 
 
 class BadFilter(BadQuestion):
@@ -20,16 +18,14 @@ class BadFilter(BadQuestion):
 
 
 def parse_years(spec: str | None) -> tuple[int, int] | None:
-    """"2011" or "2010-2012" (also "2010–2012", "2010..2012", "2010 to 2012") → (first, last); None/"" → None."""
+    """"2011" or "2010-2012" (also "2010–2012", "2010..2012", "2010 to 2012", "2010至2012": qa/years.py)
+    → (first, last); None/"" → None."""
     if spec is None or not str(spec).strip():
         return None
-    m = _RANGE.match(str(spec))
-    if not m:
+    span = year_span(str(spec))
+    if span is None:
         raise BadFilter(f"year filter {str(spec)[:40]!r} is not a year or a range like 2010-2012")
-    lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
-    if lo > hi:
-        lo, hi = hi, lo
-    return lo, hi
+    return span
 
 
 def check_reports(wanted: Iterable[str], known: set[str]) -> None:
