@@ -33,6 +33,10 @@ class Passage:
     def from_dict(d: dict) -> Passage:
         return Passage(**{k: d[k] for k in Passage.__dataclass_fields__ if k in d})
 
+    def lexical_text(self) -> str:
+        """What BM25 indexes of a passage: its report's title, its section and its text (every backend)."""
+        return f"{self.title}\n{self.section or ''}\n{self.text}"
+
     def report_label(self) -> str:
         """The report's title, with its year when the title does not already show it."""
         return f"{self.title} ({self.year})" if self.year and str(self.year) not in self.title else self.title

@@ -230,7 +230,7 @@ class MilvusStore:
         rows, all_terms = [], []
         n_units = Counter(u.passage for u in index.units)
         for row, p in enumerate(index.passages):
-            terms = self.tokenize(f"{p.title}\n{p.section or ''}\n{p.text}") or [EMPTY_TERM]
+            terms = self.tokenize(p.lexical_text()) or [EMPTY_TERM]
             all_terms.append(terms)
             fields = {"id": p.id, "row": row, "doc": p.doc, "year": p.year if p.year is not None else -1,
                       "cjk": self.has_cjk(p.text), "section": (p.section or "")[:MAX_TEXT // 4],

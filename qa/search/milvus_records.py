@@ -160,7 +160,7 @@ class MilvusRecords:
 
     def terms(self, row: int) -> list[str]:
         p = self._get(row).passage
-        return tokenize(f"{p.title}\n{p.section or ''}\n{p.text}")
+        return tokenize(p.lexical_text())
 
     def vectors(self, uids: Sequence[int]) -> np.ndarray:
         return self._block(uids, lambda c: c.vectors)

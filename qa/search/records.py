@@ -112,7 +112,7 @@ class LocalRecords:
         if self._terms is not None:
             return self._terms[row]
         p = self.index.passages[row]
-        return tokenize(f"{p.title}\n{p.section or ''}\n{p.text}")
+        return tokenize(p.lexical_text())
 
     def vectors(self, uids: Sequence[int]) -> np.ndarray:
         return self.index.vectors[uids]

@@ -94,7 +94,7 @@ class Retriever:
         self.embedder = embedder
         self.weights = weights or Weights()
         if vocabulary is None:
-            vocabulary = LexicalIndex([f"{p.title}\n{p.section or ''}\n{p.text}" for p in index.passages])
+            vocabulary = LexicalIndex([p.lexical_text() for p in index.passages])
         self.lexical = vocabulary  # the term statistics (with BM25 in this process: a LexicalIndex)
         if records is None:
             records = LocalRecords(index, getattr(vocabulary, "docs", None))
