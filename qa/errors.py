@@ -21,10 +21,6 @@ class IndexUnusable(QAError):
         self.reason = reason
 
 
-class IndexBusy(QAError):
-    """Another process holds the index build lock."""
-
-
 class BadQuestion(QAError):
     """The question cannot be searched (empty, only whitespace or control characters)."""
 

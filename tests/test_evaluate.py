@@ -12,6 +12,7 @@ from qa.eval.evaluate import (
     evaluate,
     load_report,
     plot,
+    questions_digest,
     save_report,
     score_answer,
     write_runs,
@@ -214,3 +215,23 @@ def test_shipped_set_with_the_real_model(request, seed_qa):
     report = evaluate(seed_qa, load_questions(SHIPPED), ["dense"])
     s = report.summary("dense")
     assert s["answerable"] >= 85 and s["Recall@10"] >= 0.8 and s["Hit@1 English"] >= 0.6
+
+
+def test_a_saved_evaluation_is_current_only_with_the_same_settings(small):
+    """The Evaluation tab shows a saved report as current only when the index, the questions and the
+    settings that decide its figures (code, weights, thresholds) are the ones it was made with."""
+    from dataclasses import replace
+
+    from qa.eval.evaluate import is_current
+
+    qa, qfile = small
+    report = evaluate(qa, load_questions(qfile), ["hybrid"], meta={"questions_sha256": questions_digest([qfile])})
+    assert is_current(report, qa, [qfile])
+    weights = qa.retriever.weights
+    qa.retriever.weights = replace(weights, bm25=weights.bm25 + 0.1)
+    try:
+        assert not is_current(report, qa, [qfile])  # a re-tuned weight: the old figures are not current
+    finally:
+        qa.retriever.weights = weights
+    qa.thresholds = {**qa.thresholds, "hybrid": replace(qa.thresholds["hybrid"], strong=0.99)}
+    assert not is_current(report, qa, [qfile])

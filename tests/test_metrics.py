@@ -9,7 +9,6 @@ import pytest
 
 from qa.eval.metrics import (
     hit_at,
-    metric,
     ndcg_at,
     ranking_metrics,
     recall_at,
@@ -36,9 +35,6 @@ def test_hand_computed_values():
 def test_edge_cases():
     assert ranking_metrics([], {"d1"}) == {"Hit@1": 0, "Recall@3": 0, "Recall@5": 0, "Recall@10": 0, "MRR@10": 0, "nDCG@10": 0}
     assert recall_at(RANKED, set(), 5) == 0.0 and ndcg_at(RANKED, set(), 10) == 0.0
-    assert metric("Recall@2", RANKED, {"d2"}) == 1.0
-    with pytest.raises(ValueError):
-        metric("P@x", RANKED, {"d2"})
 
 
 def _random_case(rng: random.Random):

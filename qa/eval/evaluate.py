@@ -238,6 +238,7 @@ def evaluate(qa, questions: list[Question], modes: list[str], progress: bool | P
     manifest = getattr(getattr(qa, "index", None), "manifest", None) or {}
     if manifest:
         info.update(model=manifest.get("model_id"), corpus=manifest.get("corpus", {}).get("fingerprint"))
+    info["settings"] = settings_fingerprint(qa)
     info.update(meta or {})
     return EvalReport(list(modes), results, info)
 
@@ -293,9 +294,26 @@ def load_report(path: Path) -> EvalReport | None:
         return None
 
 
+def settings_fingerprint(qa) -> str:
+    """What else decides an evaluation's figures besides the index and the questions: the code (every
+    module of `qa/`), the ranking weights, the thresholds and the cross-lingual model."""
+    h = hashlib.sha256()
+    package = Path(__file__).resolve().parents[1]
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    retriever = getattr(qa, "retriever", None)
+    xling = getattr(retriever, "xling", None)
+    thresholds = getattr(qa, "thresholds", None) or {}
+    h.update(repr((getattr(retriever, "weights", None), sorted(thresholds.items()),
+                   getattr(xling, "model_id", None))).encode())
+    return h.hexdigest()
+
+
 def is_current(report: EvalReport, qa, question_paths: list[Path]) -> bool:
-    """True when the cached report was made with this index (corpus + model) and these question files."""
+    """True when the cached report was made with this index (corpus + model), these question files and
+    these settings (code, weights, thresholds: `settings_fingerprint`)."""
     manifest = qa.index.manifest
     return (report.meta.get("questions_sha256") == questions_digest(question_paths)
             and report.meta.get("corpus") == manifest.get("corpus", {}).get("fingerprint")
-            and report.meta.get("model") == manifest.get("model_id"))
+            and report.meta.get("model") == manifest.get("model_id")
+            and report.meta.get("settings") == settings_fingerprint(qa))
