@@ -1,11 +1,11 @@
-"""Load: 20 concurrent gradio_client users send 500 questions in total to the launched app on loopback.
+"""Load: 20 concurrent gradio_client users send 200 questions in total to the launched app on loopback.
 
-Every request must succeed and be answered from the right section (`passages[0]["section"]`), and the
-answer must be for the question that user sent (no crossed sessions). A deadline bounds the run: past
-it, the users stop sending and the test fails, saying how far it got. Latency p50/p95 and q/s are
-printed (run with `-s` to see them), never asserted. It takes 50–80 s of questions on 2 cores, against
-the session's one app server, and is part of the default run. The client loop is qa/bench/load.py,
-which `qa bench` runs for its throughput row.
+A correctness test, not a speed one: every request must succeed and be answered from the right section
+(`passages[0]["section"]`), and the answer must be for the question that user sent (no crossed sessions).
+The deadline only guards against a hang: 200 questions in 540 s is 0.4 questions a second, against the
+15–30 the app does on 2 cores. Latency p50/p95 and q/s are printed (run with `-s` to see them), never
+asserted; `qa bench` measures them (its throughput row runs the same client loop, qa/bench/load.py, with
+500 questions).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from qa.bench.load import KNOWN, http_load_run, load_line, load_run
 
 USERS = 20
-TOTAL = 500
-DEADLINE_S = 480  # the whole run, client start-up included; below pytest's 600 s timeout
+TOTAL = 200
+DEADLINE_S = 540  # a hang guard for the whole run, client start-up included; below pytest's 600 s timeout
 # the bundled report's questions, and one about the app's XSS report
 QUESTIONS = (*KNOWN, ("What hostile markup did the paragraph about markup payloads hold?", "Markup payloads"))
 
 
-def test_twenty_users_five_hundred_questions(app_server, app_client):
+def test_twenty_users_two_hundred_questions_each_get_their_own_answer(app_server, app_client):
     assert app_client.predict(KNOWN[0][0], None, api_name="/ask")["passages"][0]["section"] == KNOWN[0][1]
     r = load_run(app_server.url, USERS, TOTAL, QUESTIONS, DEADLINE_S)
     print("\n" + load_line(r))

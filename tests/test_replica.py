@@ -49,7 +49,7 @@ def test_read_only_serves_the_writers_build_and_never_builds(real_embedder, tmp_
     assert {p.doc for p in replica.passages} == {SEED.stem}
 
 
-def test_a_replica_swaps_in_the_writers_new_build_and_keeps_one_that_will_not_open(real_embedder, tmp_path):
+def test_a_replica_swaps_in_the_writers_new_build_and_keeps_one_that_will_not_open(real_embedder, tmp_path, caplog):
     corpus, index = _corpus(tmp_path)
     ReportQA.open(corpus, index, real_embedder, xling=False)  # the writer's first build
     old = ReportQA.open(corpus, index, real_embedder, xling=False, read_only=True)
@@ -76,8 +76,12 @@ def test_a_replica_swaps_in_the_writers_new_build_and_keeps_one_that_will_not_op
         broken = index / "build-20990101-000000-broken"
         broken.mkdir()
         (broken / "manifest.json").write_text("{not json", encoding="utf-8")
+        caplog.set_level("WARNING", logger="qa.app.state")
         (index / "CURRENT").write_text(broken.name + "\n", encoding="utf-8")
-        time.sleep(0.5)  # ten looks at the pointer
+        deadline = time.monotonic() + 60  # until the follower has tried the broken build and said so
+        while broken.name not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert f"could not open {broken.name}" in caplog.text
         assert holder.get().index.folder == writer.index.folder  # kept, and still answering
         assert holder.get().ask(QUESTION).hits[0].passage.doc == "hami"
     finally:

@@ -300,7 +300,6 @@ def test_started_app_loads_what_the_first_chinese_question_needs_once_the_report
     loading begins after the app's first answer (or a grace period), not while the server starts."""
     import shutil
     import threading
-    import time
 
     import jieba
 
@@ -322,9 +321,16 @@ def test_started_app_loads_what_the_first_chinese_question_needs_once_the_report
     args = app.parse_args(["--corpus", str(corpus), "--index", str(tmp_path / "index")])
     holder = QAHolder(lambda report: app.open_report_qa(args, report)).start()
     assert holder.get(timeout=120).ask("What poverty line did the Corps set?").hits
-    answered = threading.Event()  # app.py passes holder.answered: nothing loads before the first answer
+    class Answered(threading.Event):  # app.py passes holder.answered: nothing loads before the first answer
+        waiting = threading.Event()  # set when the loader has reached its wait: anything before it has run
+
+        def wait(self, timeout=None):
+            self.waiting.set()
+            return super().wait(timeout)
+
+    answered = Answered()
     app.warm_other_script(holder, after=answered, grace=120)
-    time.sleep(0.5)
+    assert answered.waiting.wait(60), "the loader never waited for the first answer"
     assert not fresh.initialized and translate._dictionary.cache_info().currsize == 0
     answered.set()
     for t in threading.enumerate():
