@@ -22,14 +22,16 @@ test: $(VENV)/.dev chromium
 setup: $(VENV)/.runtime
 setup-dev: $(VENV)/.dev
 
-$(VENV)/.runtime: requirements.txt
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps -e .
 	touch $@
 
-$(VENV)/.dev: requirements.txt requirements-dev.txt
+$(VENV)/.dev: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps -e .
 	touch $(VENV)/.runtime $@
 
 # Debian's chromium for the browser tests, and a CJK font: without one, Chinese shows as empty boxes

@@ -27,3 +27,14 @@ def test_every_requirement_installs_from_a_wheel():
 def test_no_requirement_asks_for_a_compiler_or_build_flags():
     text = (ROOT / "requirements.txt").read_text() + (ROOT / "Makefile").read_text()
     assert "llama-cpp-python" not in text and "CMAKE_ARGS" not in text
+
+
+def test_the_package_installs_the_qa_command():
+    """`make run` and `make test` install the project itself (`pip install -e .`): a `qa` command beside the
+    interpreter, the same CLI as `python -m qa`."""
+    from pathlib import Path
+
+    qa = Path(sys.executable).with_name("qa")
+    assert qa.is_file(), "no qa command: run make setup (pip install -e .)"
+    proc = subprocess.run([str(qa), "ask", "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "--gloss" in proc.stdout
