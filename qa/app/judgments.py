@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from qa.paths import ROOT
+
+PROJECT_ROOT = ROOT
 DEFAULT_JUDGMENTS = Path("corpus") / "user-questions.jsonl"
 
 

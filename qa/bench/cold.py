@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from qa.bench.milvus_server import free_port
+from qa.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "What poverty line did the Corps set?"
 _CHILD = r"""
 import json, resource, sys, time

@@ -33,8 +33,8 @@ from qa.bench.cold import _env, stop_process
 from qa.bench.load import KNOWN, _http_ask, http_load_run
 from qa.bench.milvus_server import LiteServer, free_port
 from qa.index.folder import current_folder
+from qa.paths import ROOT, cache_dir
 
-ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "corpus" / "xpcc-poverty-alleviation-2011.txt"
 ASKED, SECTION = KNOWN[0]
 NEW_REPORT = ("Report on Orchard Irrigation in Hami, 2012\n\n      【Drip irrigation】 In 2012 the Hami orchards laid "
@@ -128,8 +128,8 @@ def _served(url: str) -> bool:
 
 def run(load: bool = False, progress=print) -> list[dict]:
     """The whole run; a row per step: {"step", "replica 1", "replica 2", "s", "ok"}."""
-    (ROOT / ".cache" / "bench-deploy").mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="run-", dir=ROOT / ".cache" / "bench-deploy"))
+    cache_dir("bench-deploy").mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="run-", dir=cache_dir("bench-deploy")))
     d = Deployment(work)
     try:
         return _steps(d, load, progress)

@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from qa.eval.metrics import timings
+from qa.paths import ROOT
 
 BLIND = ("holdout", "unseen", "nearmiss", "reply")  # tests/data/<name>.questions.jsonl, written blind
 
@@ -27,8 +28,7 @@ def default_question_files(corpus: Path) -> list[Path]:
     """The question sets beside the reports, and the blind sets of tests/data."""
     from qa.eval.questions import question_files
 
-    root = Path(__file__).resolve().parents[2]
-    return [*question_files(Path(corpus)), *(root / "tests" / "data" / f"{b}.questions.jsonl" for b in BLIND)]
+    return [*question_files(Path(corpus)), *(ROOT / "tests" / "data" / f"{b}.questions.jsonl" for b in BLIND)]
 
 
 def gloss_run(qa, questions, model: str) -> dict:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from qa.bench.speed import _questions
 from qa.eval.metrics import timings
+from qa.paths import ROOT
 
 
 def reader_latency(qa, slot, questions: list[dict]) -> dict:
@@ -60,7 +61,7 @@ def batch_bench(corpus: Path, index: Path, questions: list[dict], n: int = 100) 
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "qa", "ask", "--json", "-q", "--reader", "--corpus", str(corpus),
                            "--index", str(index), "-"], input=lines, capture_output=True, text=True, env=env,
-                          cwd=Path(__file__).resolve().parents[2])
+                          cwd=ROOT)
     wall = time.perf_counter() - t0
     answers = [json.loads(x) for x in proc.stdout.splitlines() if x.strip()]
     return {"questions": n, "answered": sum("error" not in a for a in answers), "wall_s": wall,

@@ -37,6 +37,7 @@ from qa.bench.synthetic_text import ROOT, Vocabulary, questions, synthetic_corpu
 from qa.eval.metrics import percentile, timings
 from qa.index import vectorstore as vs
 from qa.index.folder import LoadedIndex
+from qa.paths import cache_dir
 
 DIM = 384
 K = 10  # the evaluation's k (`qa eval`), deeper than `qa ask`'s 5
@@ -200,7 +201,7 @@ def _to_milvus(retriever, n: int, setup: dict):
 
     from qa.search.milvus_backend import MilvusBackend, open_store
 
-    folder = ROOT / ".cache" / "bench-milvus" / f"n{n}"
+    folder = cache_dir("bench-milvus", f"n{n}")
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     t0 = time.perf_counter()
@@ -220,7 +221,7 @@ def _lean_child(n: int, ks: tuple[int, ...]) -> dict:
 
     from qa.bench.milvus_server import LiteServer
 
-    with LiteServer(ROOT / ".cache" / "bench-milvus" / f"n{n}" / "milvus.db") as server:
+    with LiteServer(cache_dir("bench-milvus", f"n{n}", "milvus.db")) as server:
         code = (f"import json; from qa.bench.scale_hybrid import lean_side; "
                 f"print(json.dumps(lean_side({n}, {tuple(ks)!r}, {server.uri!r})))")
         out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -237,7 +238,7 @@ def lean_side(n: int, ks: tuple[int, ...], uri: str) -> dict:
     vocab = Vocabulary()
     qs = questions(vocab)
     embedder = LookupEmbedder(dict(zip(qs, synthetic(len(qs), DIM, seed=2))))
-    folder = ROOT / ".cache" / "bench-milvus" / f"n{n}"
+    folder = cache_dir("bench-milvus", f"n{n}")
     before = _rss_mb()
     t0 = time.perf_counter()
     store = open_store(folder, uri, "bench")

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 
+from qa.paths import ROOT
 from qa.types import Passage, Unit
 
 QUESTIONS = 50
 PER_REPORT = 50  # passages per synthetic report
 NAMES = 30_000  # made-up proper names after the report's words (the long tail of the vocabulary)
-ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "corpus" / "xpcc-poverty-alleviation-2011.txt"
 SHIPPED_QUESTIONS = ROOT / "corpus" / "xpcc-poverty-alleviation-2011.questions.jsonl"
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")

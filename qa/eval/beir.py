@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.errors import BenchmarkInvalid, IndexUnusable
+from qa.paths import cache_dir
 from qa.types import Corpus, Document, Passage
 
 log = logging.getLogger(__name__)
 
 MEASURES = ("nDCG@10", "R@100", "RR@10", "R@10")
-DEFAULT_CACHE = Path(".cache") / "beir"
 
 
 @dataclass(frozen=True)
@@ -125,16 +125,16 @@ def fingerprint_inputs(data: BeirData) -> dict[str, str]:
     return {"corpus.jsonl": data.corpus_sha256, "selection": selection}
 
 
-def index_folder(data: BeirData, model_id: str, cache_root: Path = DEFAULT_CACHE, xling_id: str | None = None) -> Path:
+def index_folder(data: BeirData, model_id: str, cache_root: Path | None = None, xling_id: str | None = None) -> Path:
     from qa.index.folder import fingerprint
 
     extra = {"xling": xling_id} if xling_id else {}  # (the folder of an index without them keeps its name)
     key = fingerprint({**fingerprint_inputs(data), "model": model_id, "units": "whole", **extra})[:12]
     slug = f"{data.name}-limit{data.limit}" if data.limit is not None else data.name
-    return Path(cache_root) / f"{slug}-{key}"
+    return Path(cache_root or cache_dir("beir")) / f"{slug}-{key}"
 
 
-def open_beir_index(data: BeirData, embedder, cache_root: Path = DEFAULT_CACHE, *, progress: bool = False,
+def open_beir_index(data: BeirData, embedder, cache_root: Path | None = None, *, progress: bool = False,
                     xling=None):
     """The cached index for this dataset and model, built (with progress) when missing or stale; with
     `xling`, with the cross-lingual vectors too (so hybrid adds e5's second opinion — slow to build).

@@ -34,7 +34,7 @@ def add_parser(sub, common, open_qa: Callable) -> None:
     p.add_argument("--beir", type=Path, metavar="DIR", help="evaluate on a BEIR dataset folder instead")
     p.add_argument("--split", default="test", help="BEIR qrels split (default: test)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="BEIR: only the first N queries (smoke test)")
-    p.add_argument("--cache", type=Path, default=None, metavar="DIR", help="BEIR index cache (default: .cache/beir)")
+    p.add_argument("--cache", type=Path, default=None, metavar="DIR", help="BEIR index cache (default: .cache/beir, or $QA_CACHE/beir)")
     p.add_argument("--beir-cross-lingual", action="store_true",
                    help="BEIR: also build the multilingual vectors, so hybrid ranks with e5's second opinion as it "
                         "does for reports (slow: about 50 min for SciFact's 5,183 abstracts on 2 cores)")
@@ -104,7 +104,7 @@ def _run_questions(args, modes: list[str], open_qa: Callable) -> int:
 
 
 def _run_beir(args, modes: list[str]) -> int:
-    from qa.eval.beir import DEFAULT_CACHE, evaluate_beir, load_beir, open_beir_index
+    from qa.eval.beir import evaluate_beir, load_beir, open_beir_index
     from qa.eval.evaluate import run_path
     from qa.eval.metrics import write_trec_run
     from qa.index.embed import CrossLingualEmbedder
@@ -113,7 +113,7 @@ def _run_beir(args, modes: list[str]) -> int:
     data = load_beir(args.beir, args.split, args.limit)
     embedder = default_embedder(args.model)
     xling = CrossLingualEmbedder() if args.beir_cross_lingual else None
-    index, built = open_beir_index(data, embedder, args.cache or DEFAULT_CACHE, progress=not args.quiet, xling=xling)
+    index, built = open_beir_index(data, embedder, args.cache, progress=not args.quiet, xling=xling)
     if built and not args.quiet:
         print(f"Indexed {len(index.passages)} documents into {index.folder.parent}", file=sys.stderr)
     report = evaluate_beir(data, index, embedder, modes, k=args.k or 100, progress=not args.quiet, xling=xling)

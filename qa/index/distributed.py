@@ -23,7 +23,7 @@ import os
 import socket
 import warnings
 from collections.abc import Callable
-from pathlib import Path
+from qa.paths import ROOT
 
 import numpy as np
 
@@ -32,7 +32,6 @@ from qa.index.embed import Embedder, contiguous_batches
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]  # the folder holding the `qa` package, for local workers
 BATCHES_PER_CALL = 4  # planned batches a worker encodes per Ray call at most: fewer round trips, smooth bar
 LOCAL_CPUS_PER_WORKER = 0.5  # fractional: a pool asking whole CPUs plus Ray Data's own task can stall for ever
 

@@ -27,10 +27,10 @@ import numpy as np
 
 from qa.errors import ModelUnavailable
 from qa.index.embed import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder, normalise
+from qa.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]
 EXPORT_VERSION = 1  # bump when the exported graph changes: old exports are then ignored
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2 (sentence_bert_config.json)
 _MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json", "modules.json", "sentence_bert_config.json",
@@ -40,7 +40,7 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 def cache_dir() -> Path:
     """Where derived model files are kept: `$QA_CACHE`, or `.cache/` in the project."""
-    return Path(os.environ.get("QA_CACHE") or ROOT / ".cache")
+    return cache_dir()
 
 
 def packaged_model_dir() -> Path:
