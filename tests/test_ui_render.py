@@ -203,6 +203,19 @@ def test_append_judgment_writes_one_json_line_each(tmp_path):
     assert r2["answer"] == "" and r2["history"] == ["What line?"] and r2["answerable"] is False
 
 
+def test_a_judgment_that_would_not_load_as_a_question_is_refused_before_it_is_written(tmp_path):
+    """Saved judgments are a question file (`python -m qa eval` reads them): a line it would refuse on load
+    is refused when saved, and nothing is written."""
+    path = tmp_path / "user-questions.jsonl"
+    with pytest.raises(ValueError, match="needs at least one"):
+        append_judgment(path, question="What line?", history=[], relevant=[], answerable=True, answer="x",
+                        allowed_roots=[tmp_path])
+    with pytest.raises(ValueError, match='"question" must be a non-empty string'):
+        append_judgment(path, question="  ", history=[], relevant=[], answerable=False, answer=None,
+                        allowed_roots=[tmp_path])
+    assert not path.exists()
+
+
 def test_the_same_judgment_is_saved_once_even_from_threads_at_once(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 

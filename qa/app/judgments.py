@@ -66,6 +66,9 @@ def append_judgment(path: Path, *, question: str, history: list[str], relevant: 
         "answerable": bool(answerable),
         "type": "user",
     }
+    from qa.eval.questions import parse_question
+
+    parse_question(record)  # the checks a question file gets on load (ValueError, said on the page): one format
     target.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(record, ensure_ascii=False) + "\n"
     with open(target, "a+", encoding="utf-8") as f:
