@@ -52,7 +52,6 @@ from qa.ingest.units import embedding_text
 
 log = logging.getLogger(__name__)
 
-BM25_K1, BM25_B = 0.9, 0.4  # as qa/search/lexical.py (bm25s)
 BATCH = 500  # rows per upsert
 EMPTY_TERM = "\u2205"  # bm25s indexes an empty passage as this one term; so does the store
 STATS, BUILD = "__stats__", "__build__"  # meta rows of the terms collection (no encoded term starts with "_")
@@ -67,12 +66,13 @@ class MilvusStore:
     this stage comes before qa.search)."""
 
     def __init__(self, client, name: str, tokenize: Callable[[str], list[str]], has_cjk: Callable[[str], bool],
-                 uri: str | None = None):
+                 uri: str | None = None, *, bm25: tuple[float, float]):
         self.client = client
         self.uri = uri
         self.name = name
         self.tokenize = tokenize
         self.has_cjk = has_cjk
+        self.bm25 = bm25  # (k1, b) of Milvus's own BM25 function: the lexical stage's (open_store passes them)
         self.passages, self.units, self.terms = f"{name}_passages", f"{name}_units", f"{name}_terms"
 
     def describe(self) -> dict:
@@ -141,7 +141,7 @@ class MilvusStore:
                                 output_field_names=["sparse"]))
         ip = self.client.prepare_index_params()
         ip.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
-                     params={"bm25_k1": BM25_K1, "bm25_b": BM25_B})
+                     params={"bm25_k1": self.bm25[0], "bm25_b": self.bm25[1]})
         ip.add_index("row", index_type="INVERTED")  # a lean replica reads candidates by row
         self.client.create_collection(self.passages, schema=s, index_params=ip)
 

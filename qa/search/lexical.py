@@ -29,6 +29,10 @@ _CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
 _ZH_STOP = frozenset(("的 了 是 在 和 与 及 对 为 有 多少 什么 哪些 哪个 怎么 如何 吗 呢 个 年 其 该 "
                       "这 那 它 他们 一 共 中 从 到 被 把 就 都 也 还 又 等").split())
 
+# BM25's constants, for every backend (bm25s here; Milvus's own BM25 gets them from open_store): Pyserini's BEIR
+# defaults
+BM25_K1, BM25_B = 0.9, 0.4
+
 
 def has_cjk(text: str) -> bool:
     return bool(_CJK.search(text))
@@ -151,7 +155,7 @@ class Vocabulary:
 class LexicalIndex(Vocabulary):
     """BM25 over passage texts (with their section and title), plus the vocabulary's statistics."""
 
-    def __init__(self, texts: list[str], k1: float = 0.9, b: float = 0.4):  # Pyserini BEIR defaults
+    def __init__(self, texts: list[str], k1: float = BM25_K1, b: float = BM25_B):
         import logging
 
         import bm25s

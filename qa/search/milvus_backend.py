@@ -34,9 +34,9 @@ import numpy as np
 
 from qa.index.folder import LoadedIndex
 from qa.index.milvus_client import encode_term
-from qa.index.milvus_store import BM25_B, BM25_K1, STATS
+from qa.index.milvus_store import STATS
 from qa.search.backend import EXACT_UNITS, Legs, Query, Where, depth
-from qa.search.lexical import has_cjk
+from qa.search.lexical import BM25_B, BM25_K1, has_cjk
 
 MAX_LIMIT = 16384  # Milvus's largest top-k
 
@@ -231,4 +231,5 @@ def open_store(index_dir, uri: str | None = None, collection: str | None = None)
     if collection is None:
         engine = recorded_engine(Path(index_dir)) or {}
         collection = engine.get("collection") if engine.get("backend") == "milvus" else None
-    return MilvusStore(connect(uri), collection or collection_name(Path(index_dir)), tokenize, has_cjk, uri)
+    return MilvusStore(connect(uri), collection or collection_name(Path(index_dir)), tokenize, has_cjk, uri,
+                       bm25=(BM25_K1, BM25_B))
