@@ -34,6 +34,7 @@ from qa.index.folder import (
     VECTORS_FILE,
     DocumentInfo,
     LoadedIndex,
+    corpus_diff,
     current_folder,
     load_index,
     manifest_of,
@@ -156,9 +157,7 @@ def build_index(corpus: Corpus, hashes: dict[str, str], embedder: Embedder, inde
             shutil.rmtree(old, ignore_errors=True)
     for stale_tmp in index_dir.glob(".tmp-build-*"):
         shutil.rmtree(stale_tmp, ignore_errors=True)
-    added = tuple(sorted(set(hashes) - set(old_files)))
-    removed = tuple(sorted(set(old_files) - set(hashes)))
-    changed = tuple(sorted(p for p in set(old_files) & set(hashes) if old_files[p] != hashes[p]))
+    added, changed, removed = corpus_diff(old_files, hashes)
     return BuildReport(reason, len(corpus.documents), len(passages), len(units), dropped,
                        tuple(f"{s.path}: {s.reason}" for s in corpus.skipped), time.perf_counter() - t0,
                        added, changed, removed, main.embedded, main.reused,

