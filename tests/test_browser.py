@@ -409,8 +409,10 @@ def test_a_page_shown_in_chinese_speaks_chinese_and_glosses_the_english_answer(b
         shutil.copy(tmp_path / "zh.png", Path(os.environ["QA_SCREENSHOTS"]) / "screenshot-zh.png")
 
     # the visible switch: the page, the conversation so far and the cards in English, and the next reply too
+    expect(page.locator("footer")).to_contain_text("通过 API 使用")  # Gradio's own words, in the browser's
     page.locator("#lang-switch").get_by_text("English").click()
     expect(page.locator("#ask-btn")).to_have_text("Ask")
+    expect(page.locator("footer")).to_contain_text("Use via API")  # ... and they follow the switch too
     expect(page.locator("#status")).to_contain_text("Ready: ")
     expect(bubble).to_contain_text("Machine translation:")
     expect(page.locator("#citations .qa-cards-head")).to_contain_text("Cited passages for:")

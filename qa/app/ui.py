@@ -80,6 +80,20 @@ LANG_JS = """(...args) => { args[args.length - 1] = document.documentElement.lan
   return args; }"""
 
 
+# The switch: <html lang> for our own words, and Gradio's locale for its own (the upload box, the footer).
+# Gradio keeps its locale in a store of its core module; importing that module again by the URL the page
+# loaded it from gives the same instance, whose `changeLocale` is what Gradio's Settings › Language calls.
+SWITCH_JS = """async (lang, turns) => {
+  document.documentElement.lang = lang;
+  try {
+    const core = performance.getEntriesByType("resource").map((e) => e.name)
+      .find((n) => /\\/assets\\/core-[\\w-]+\\.js(\\?|$)/.test(n));
+    if (core) { const m = await import(core); if (m.changeLocale) m.changeLocale(lang === "zh" ? "zh-CN" : "en"); }
+  } catch (e) { console.warn("Gradio's own words keep their language:", e); }
+  return [lang, turns];
+}"""
+
+
 # The system's sans-serif: Gradio's bundled Source Sans Pro has a stub semibold face, so bold capitals
 # fell back to another font mid-word.
 FONTS = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Noto Sans", "DejaVu Sans", "sans-serif")
@@ -466,8 +480,7 @@ def _wire(demo: gr.Blocks, page: _Page, on: _Handlers) -> None:
     # language; <html lang> follows, so that the next replies are written in it too
     worded = list(dict.fromkeys(c for c, _, _ in p.worded))
     p.switch.input(partial(on.switch, p.worded, worded), [p.switch, p.turns],
-                   [*worded, p.chat, p.citations, p.status, p.sources], api_visibility="private",
-                   js="(lang, turns) => { document.documentElement.lang = lang; return [lang, turns]; }")
+                   [*worded, p.chat, p.citations, p.status, p.sources], api_visibility="private", js=SWITCH_JS)
     if p.uploader is not None:  # one update at a time, in its own queue slot: questions keep being answered
         p.uploader.upload(on.upload, [p.uploader, p.lang],
                           [p.upload_status, p.uploader, p.doc_filter, p.sources, p.status],
