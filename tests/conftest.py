@@ -133,7 +133,11 @@ def app_server(tmp_path_factory):
             if time.monotonic() > deadline:
                 pytest.fail(f"app not ready after 180 s:\n{text[-3000:]}")
             time.sleep(0.3)
-        yield SimpleNamespace(url=url, corpus=corpus, judgments=judgments, log=log_path, proc=proc)
+        server = SimpleNamespace(url=url, corpus=corpus, judgments=judgments, log=log_path, proc=proc)
+        # every test sees one state, the reader loaded: else it would load partway through the session, and
+        # a label or an answer would depend on how fast the machine is (the tests that need it off say so)
+        wait_for_reader(server)
+        yield server
     finally:
         from qa.bench.cold import stop_process
 
