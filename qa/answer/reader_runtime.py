@@ -151,11 +151,16 @@ class LlamaReader:
         return out or None
 
 
+# Few-shot examples from another domain than the reports: the 0.5B model copied the words of report-like
+# examples into its glosses ("the poverty line of 3500 Yuan" came back as 人均纯收入3500元的贫困线, the
+# example's "per capita net income" added; "trained 1,200 farm workers" gained the example's 新疆在2010年).
 _GLOSS_EXAMPLES = {
-    "zh": (("the poverty line of 2300 Yuan per capita net income", "人均纯收入2300元的贫困线"),
-           ("Xinjiang trained 1,250 teachers in 2010", "新疆在2010年培训了1,250名教师")),
-    "en": (("兵团贫困人口为12.5万人", "the Corps had 125,000 poor people"),
-           ("甘肃省投入资金3.6亿元", "Gansu Province invested 360 million yuan")),
+    "zh": (("12 new bridges over the river", "河上的12座新桥"),
+           ("the museum was repaired in 1998", "博物馆于1998年修缮"),
+           ("a ticket price of 45 Yuan", "45元的票价")),
+    "en": (("河上的12座新桥", "12 new bridges over the river"),
+           ("博物馆于1998年修缮", "the museum was repaired in 1998"),
+           ("票价为45元", "a ticket price of 45 yuan")),
 }
 
 
