@@ -20,6 +20,7 @@ HOLDOUT = ROOT / "tests" / "data" / "holdout.questions.jsonl"
 UNSEEN = ROOT / "tests" / "data" / "unseen.questions.jsonl"
 GLOSS = ROOT / "tests" / "data" / "gloss.questions.jsonl"  # blind: Chinese questions and follow-ups (bilingual.md)
 GLOSS3 = ROOT / "tests" / "data" / "gloss3.questions.jsonl"  # blind, a second round of the same kinds
+GLOSS4 = ROOT / "tests" / "data" / "gloss4.questions.jsonl"  # blind, a third
 ZH = ROOT / "tests" / "data" / "zh.questions.jsonl"  # blind: questions about the Chinese edition below
 ZH_REPORT = ROOT / "tests" / "data" / "zh-report"  # a Chinese edition of the bundled report, for tests
 GOOD = {"id": "a1", "question": "How many wells?", "relevant": ["r#1"], "answer": "12 wells", "type": "numeric"}
@@ -116,8 +117,8 @@ def test_shipped_set_size_and_types():
     assert len({q.question for q in qs if not q.history}) == len([q for q in qs if not q.history])
 
 
-@pytest.mark.parametrize("path", [SHIPPED, HOLDOUT, UNSEEN, GLOSS, GLOSS3, ZH],
-                         ids=["shipped", "held-out", "unseen", "gloss", "gloss3", "zh"])
+@pytest.mark.parametrize("path", [SHIPPED, HOLDOUT, UNSEEN, GLOSS, GLOSS3, GLOSS4, ZH],
+                         ids=["shipped", "held-out", "unseen", "gloss", "gloss3", "gloss4", "zh"])
 def test_question_sets_match_the_current_ingest(path, seed_corpus):
     """Every relevant id exists, and every answer lies inside one sentence of its relevant passage
     (the highlight is a sentence, so an answer across a sentence boundary could never be shown)."""
