@@ -214,7 +214,7 @@ def _senses(word: str) -> set[str]:
     from qa.search.lexical import tokenize
 
     out: set[str] = set()
-    for part in {word, *translate._known_parts(word), *word}:
+    for part in {word, *translate.known_parts(word), *word}:
         for sense in translate.glosses(part, senses=99):
             out.update(tokenize(sense))
     return out

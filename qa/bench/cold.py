@@ -44,7 +44,7 @@ print(json.dumps(t))
 """
 
 
-def _env(extra: dict | None = None) -> dict:
+def child_env(extra: dict | None = None) -> dict:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
             "PYTHONPATH": str(ROOT), **(extra or {})}
 
@@ -55,7 +55,7 @@ def cli_cold_start(corpus: Path, index: Path, cross_lingual: bool = True) -> dic
     args = [sys.executable, "-c", _CHILD, str(corpus), str(index), "1" if cross_lingual else "0", QUESTION]
     for _ in range(2):
         spawned = time.time()
-        out = subprocess.run(args, capture_output=True, text=True, env=_env(), cwd=ROOT, check=True).stdout
+        out = subprocess.run(args, capture_output=True, text=True, env=child_env(), cwd=ROOT, check=True).stdout
     t = json.loads(out.strip().splitlines()[-1])
     steps = ["start", "imports_qa", "imports_models", "model_load", "index_load", "first_answer"]
     split = {f"{b}_s": t[b] - t[a] for a, b in zip(steps, steps[1:])}
@@ -74,7 +74,7 @@ def app_cold_start(corpus: Path, index: Path, timeout: float = 600, env: dict | 
     url = f"http://127.0.0.1:{port}/"
     spawned = time.time()
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), "--corpus", str(corpus),
-                             "--index", str(index)], env=_env(env), cwd=ROOT,
+                             "--index", str(index)], env=child_env(env), cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     out: dict = {}
     try:

@@ -29,8 +29,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from qa.bench.cold import _env, stop_process
-from qa.bench.load import KNOWN, _http_ask, http_load_run
+from qa.bench.cold import child_env, stop_process
+from qa.bench.load import KNOWN, http_ask, http_load_run
 from qa.bench.milvus_server import LiteServer, free_port
 from qa.index.folder import current_folder
 from qa.paths import ROOT, cache_dir
@@ -50,7 +50,7 @@ def ask(url: str, question: str) -> dict:
 
     async def once() -> dict:
         async with httpx.AsyncClient(timeout=120) as client:
-            return await _http_ask(client, url.rstrip("/"), question)
+            return await http_ask(client, url.rstrip("/"), question)
 
     try:
         return asyncio.run(once())
@@ -88,7 +88,7 @@ class Deployment:
 
     def build(self) -> float:
         t0 = time.monotonic()
-        subprocess.run(self.index_command(), env=_env(), cwd=ROOT, check=True, capture_output=True, timeout=900)
+        subprocess.run(self.index_command(), env=child_env(), cwd=ROOT, check=True, capture_output=True, timeout=900)
         return time.monotonic() - t0
 
     def start_replica(self, folder: Path, *, lean: bool = True) -> str:
@@ -96,7 +96,7 @@ class Deployment:
         backend = ["--backend", "milvus", "--milvus-uri", self.uri] if lean else []
         proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--replica", *backend, "--index", str(folder),
                                  "--corpus", str(folder.parent / "corpus"), "--port", str(port), "--follow-every", "1",
-                                 "--no-reader", "--no-gloss"], env=_env(), cwd=ROOT,
+                                 "--no-reader", "--no-gloss"], env=child_env(), cwd=ROOT,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         self.replicas.append((url, proc))
@@ -206,7 +206,7 @@ def _engine_restart(d: Deployment, urls: list[str], add) -> None:
 def _killed_writer(d: Deployment, urls: list[str], add) -> None:
     before = (d.index / "CURRENT").read_text(encoding="utf-8")
     (d.corpus / "turpan-2013.txt").write_text(LATE_REPORT, encoding="utf-8")
-    writer = subprocess.Popen(d.index_command(), env=_env(), cwd=ROOT, stdout=subprocess.DEVNULL,
+    writer = subprocess.Popen(d.index_command(), env=child_env(), cwd=ROOT, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     live = before.strip()
     started = wait_for(lambda: any(p.name != live for p in (*d.index.glob(".tmp-build-*"), *d.index.glob("build-*")))

@@ -102,7 +102,7 @@ async def _http_users(url: str, users: int, total: int, known, deadline_s: float
             question, section = known[i % len(known)]
             t0 = time.perf_counter()
             try:
-                problem = _check(await _http_ask(client, url, question), question, section)
+                problem = _check(await http_ask(client, url, question), question, section)
             except Exception as e:  # any transport or server failure counts as an error, and is reported
                 problem = f"{type(e).__name__}: {str(e)[:200]}"
             latencies.append(time.perf_counter() - t0)
@@ -116,7 +116,7 @@ async def _http_users(url: str, users: int, total: int, known, deadline_s: float
     return _summary(users, sent, total, start, latencies, errors)
 
 
-async def _http_ask(client, url: str, question: str) -> dict:
+async def http_ask(client, url: str, question: str) -> dict:
     """One question through Gradio's HTTP API, the reader skipped as in `load_run`: the answer's JSON."""
     import json
 

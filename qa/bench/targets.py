@@ -43,7 +43,7 @@ ROWS = {
 def cli_one_off(corpus: Path, index: Path, runtimes: tuple[str, ...], runs: int = 3) -> dict[str, float]:
     """Median wall seconds of `python -m qa ask --no-reader` in a fresh process (index built), per runtime;
     the runtimes take turns, so a change in the machine's load falls on each alike."""
-    from qa.bench.cold import QUESTION, ROOT, _env
+    from qa.bench.cold import QUESTION, ROOT, child_env
 
     args = [sys.executable, "-m", "qa", "ask", "--no-reader", "-q", "--corpus", str(corpus), "--index", str(index),
             QUESTION]
@@ -51,7 +51,7 @@ def cli_one_off(corpus: Path, index: Path, runtimes: tuple[str, ...], runs: int 
     for _ in range(runs):
         for runtime in runtimes:
             t0 = time.perf_counter()
-            subprocess.run(args, capture_output=True, text=True, env=_env({"QA_EMBED_RUNTIME": runtime}), cwd=ROOT,
+            subprocess.run(args, capture_output=True, text=True, env=child_env({"QA_EMBED_RUNTIME": runtime}), cwd=ROOT,
                            check=True)
             times[runtime].append(time.perf_counter() - t0)
     return {rt: statistics.median(v) for rt, v in times.items()}
@@ -59,13 +59,13 @@ def cli_one_off(corpus: Path, index: Path, runtimes: tuple[str, ...], runs: int 
 
 def cli_with_reader(corpus: Path, index: Path, runs: int = 3) -> float:
     """Median wall seconds of `python -m qa ask` as it runs by default, the reader model loaded and read."""
-    from qa.bench.cold import QUESTION, ROOT, _env
+    from qa.bench.cold import QUESTION, ROOT, child_env
 
     args = [sys.executable, "-m", "qa", "ask", "-q", "--corpus", str(corpus), "--index", str(index), QUESTION]
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        subprocess.run(args, capture_output=True, text=True, env=_env(), cwd=ROOT, check=True)
+        subprocess.run(args, capture_output=True, text=True, env=child_env(), cwd=ROOT, check=True)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 

@@ -132,12 +132,12 @@ def zh_to_en(question: str, vocabulary: Iterable[str] | set[str]) -> TermSets:
     vocab = vocabulary if isinstance(vocabulary, (set, frozenset, dict)) else set(vocabulary)
     sets: list[frozenset[str]] = []
     for word in chinese_words(question):
-        for part in _known_parts(word):
+        for part in known_parts(word):
             sets.extend(_word_sets(part, vocab))
     return _dedupe(sets)
 
 
-def _known_parts(word: str) -> list[str]:
+def known_parts(word: str) -> list[str]:
     """The word if the dictionary has it, else its longest known pieces from the left (forward
     maximum matching: 扶贫开发 → 扶贫 开发, 贫困线 → 贫困 线), single characters as the last resort."""
     d = _dictionary()
