@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,70 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "corpus" / "xpcc-poverty-alleviation-2011.txt"
 SEED_ID = "xpcc-poverty-alleviation-2011"
+
+# ---------------------------------------------------------------------------------------------
+# Tests own their state. The session writes its caches (the ONNX export, the joined reader model, BEIR
+# indexes) under a temporary `$QA_CACHE`, never into the checkout's `.cache/`; the model files already
+# there are shared read-only through links. A session run with `QA_CACHE` set (`QA_CACHE=.cache pytest -m
+# slow`, to keep a BEIR index) uses that folder instead. At the end, the checkout's `.cache/`, `corpus/` and
+# `index/` must be as they were, or the session fails (`pytest_sessionfinish`).
+
+SHARED_MODELS = ("onnx", "reader")  # folders under .cache/ whose files a test session may read, not write
+WATCHED = (".cache", "corpus", "index")
+
+
+def _link_models(src: Path, dst: Path) -> None:
+    """Mirror `src` under `dst` with a symlink per model file: a model found there is read from the
+    checkout, and anything the session writes (a fresh export, a re-joined model: written aside, then
+    renamed into place; the reader's saved prompt prefixes, not linked) lands in `dst`."""
+    for path in sorted(src.rglob("*")):
+        target = dst / path.relative_to(src)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif path.is_file() and not path.name.endswith(".part") and not path.name.startswith("prefix-"):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(path)
+
+
+def _snapshot() -> dict[str, tuple[int, int]]:
+    """(size, mtime) of every file in the checkout's watched folders (not `.cache/` when the session was
+    told to use it)."""
+    files = {}
+    for name in WATCHED if _SESSION_CACHE else WATCHED[1:]:
+        for path in (ROOT / name).rglob("*"):
+            if path.is_file():
+                st = path.stat()
+                files[str(path.relative_to(ROOT))] = (st.st_size, st.st_mtime_ns)
+    return files
+
+
+_SESSION_CACHE: Path | None = None  # set by pytest_configure: in the pytest process only, not in a child
+_BEFORE: dict[str, tuple[int, int]] = {}  # that imports this module (a Ray worker, a test's subprocess)
+
+
+def pytest_configure(config):
+    global _SESSION_CACHE, _BEFORE
+    if not os.environ.get("QA_CACHE"):
+        _SESSION_CACHE = Path(tempfile.mkdtemp(prefix="qa-test-cache-"))
+        for name in SHARED_MODELS:
+            if (ROOT / ".cache" / name).is_dir():
+                _link_models(ROOT / ".cache" / name, _SESSION_CACHE / name)
+        os.environ["QA_CACHE"] = str(_SESSION_CACHE)
+    os.environ.pop("QA_READER_DIR", None)  # the reader's folder follows the session cache too
+    _BEFORE = _snapshot()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    changed = sorted(set(_BEFORE.items()) ^ set(_snapshot().items()))
+    if changed:
+        names = sorted({path for path, _ in changed})
+        print(f"\nthe test session changed the checkout's own state ({len(names)} files): {', '.join(names[:10])}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config):
+    if _SESSION_CACHE is not None:
+        shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -146,10 +146,8 @@ def test_scifact_dense(request, real_embedder):
     require_slow(request)
     if not SCIFACT.is_dir():
         pytest.skip("shared SciFact data not present")
-    from tests.conftest import ROOT
-
-    data = load_beir(SCIFACT, "test")
-    index, _ = open_beir_index(data, real_embedder, ROOT / ".cache" / "beir", progress=True)
+    data = load_beir(SCIFACT, "test")  # cached under $QA_CACHE/beir: `QA_CACHE=.cache` keeps it between runs
+    index, _ = open_beir_index(data, real_embedder, None, progress=True)
     report = evaluate_beir(data, index, real_embedder, ["dense"], k=100)
     assert report.queries == 300
     assert report.metrics["dense"]["nDCG@10"] >= 0.55 and report.metrics["dense"]["R@100"] >= 0.85

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ROOT, SEED
 
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT), "QA_READER": "1"}
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "QA_READER": "1"}
 
 
 def run(args, tmp, stdin=None, timeout=300):

@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, write_corpus
+from conftest import write_corpus
 
 from qa.answer.service import ReportQA
 from qa.bench.milvus_server import LiteServer
@@ -119,7 +119,7 @@ def test_an_index_run_that_loses_milvus_leaves_current_and_the_previous_build(tm
     finally:
         server.__exit__()
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = dict(os.environ)
     code = ("import sys, qa.cli as c; from qa.index.embed import HashEmbedder;"
             "c.embedders = lambda args: (HashEmbedder(), None); sys.exit(c.main(sys.argv[1:]))")
     run = subprocess.run([sys.executable, "-c", code, "index", "--corpus", str(corpus), "--index", str(index),

@@ -145,7 +145,7 @@ def test_a_kill_mid_update_leaves_a_usable_index(tmp_path):
     (corpus / "roads-2011.txt").write_text(_report("Road Report 2011", "road"), encoding="utf-8")
     proc = subprocess.run([sys.executable, "-c", KILLER, str(corpus), str(tmp_path / "i")], cwd=ROOT,
                           start_new_session=True, capture_output=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          env=dict(os.environ))
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
 
     # the old index is still the live one, and Milvus answers from it: the new passages are ignored
@@ -295,7 +295,7 @@ def test_unreachable_milvus_is_a_plain_error(tmp_path):
 def test_cli_ask_with_the_milvus_backend(tmp_path):
     """`qa ask --backend milvus` answers from Milvus; the default path imports no pymilvus."""
     corpus = write_corpus(tmp_path / "c", REPORTS)
-    env = {**os.environ, "QA_MODEL": "", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "QA_MODEL": ""}
     code = ("import sys, qa.cli as c; from qa.index.embed import HashEmbedder;"
             "c.embedders = lambda args: (HashEmbedder(), None);"
             "rc = c.main(sys.argv[1:]); print('pymilvus' in sys.modules); sys.exit(rc)")

@@ -112,7 +112,7 @@ def test_cli_question_on_a_built_index_imports_no_torch(seed_qa, onnx_embedder, 
     """The default path (hybrid, cross-lingual vectors, no reader) as a user runs it, in a new process."""
     index_dir = seed_qa.index.folder.parent
     corpus = index_dir.parent / "corpus"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     env.pop("QA_READER", None)
     r = subprocess.run([sys.executable, "-c", _WRAPPER, "ask", "--no-reader", "-q", "--json", "--corpus", str(corpus),
                         "--index", str(index_dir), question], capture_output=True, text=True, env=env, cwd=ROOT,

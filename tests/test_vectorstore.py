@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -11,7 +12,6 @@ import pytest
 
 from qa.bench.scale import synthetic
 from qa.index import vectorstore as vs
-from tests.conftest import ROOT
 
 
 def _unit(n: int, dim: int, seed: int) -> np.ndarray:
@@ -135,13 +135,13 @@ def test_bench_scale_smoke_via_cli(tmp_path, monkeypatch):
     md = bench_scale.to_markdown(r)
     assert "SYNTHETIC" in md and "| 3,000 |" in md and "recall@10" in md
     out = subprocess.run([sys.executable, "-m", "qa", "bench", "--scale", "--sizes", "500", "--json"],
-                         cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+                         cwd=tmp_path, env={"QA_CACHE": os.environ["QA_CACHE"], "PATH": "/usr/bin:/bin"},
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["rows"][0]["n"] == 500
     assert (tmp_path / "docs" / "scale.png").is_file()
     bad = subprocess.run([sys.executable, "-m", "qa", "bench", "--scale", "--sizes", "x"], cwd=tmp_path,
-                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+                         env={"QA_CACHE": os.environ["QA_CACHE"], "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("error:")
 
 

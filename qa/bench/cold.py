@@ -46,7 +46,7 @@ print(json.dumps(t))
 
 def child_env(extra: dict | None = None) -> dict:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-            "PYTHONPATH": str(ROOT), **(extra or {})}
+            **(extra or {})}
 
 
 def cli_cold_start(corpus: Path, index: Path, cross_lingual: bool = True) -> dict:

@@ -30,7 +30,6 @@ import numpy as np
 
 from qa.eval.metrics import percentile
 from qa.index import vectorstore as vs
-from qa.paths import ROOT
 
 DIM = 384
 THREADS = 2
@@ -168,8 +167,7 @@ print(json.dumps({"load_s": load_s, "rss_base_mb": base, "rss_loaded_mb": loaded
 def _probe(path: Path, queries: Path, mode: str) -> dict:
     """Load the index in a fresh process (full read or mmap) and search the queries: load time and RSS
     there, undisturbed by this process's own allocations. The file is in the page cache either way."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    out = subprocess.run([sys.executable, "-c", _PROBE, str(path), str(queries), mode], env=env,
+    out = subprocess.run([sys.executable, "-c", _PROBE, str(path), str(queries), mode],
                          capture_output=True, text=True, check=True, timeout=600)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

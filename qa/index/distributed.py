@@ -127,8 +127,7 @@ class RayCluster:
         quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
         try:
             if self.local:
-                path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
-                env = {"PYTHONPATH": path, "OMP_NUM_THREADS": str(self.threads_per_worker)}
+                env = {"OMP_NUM_THREADS": str(self.threads_per_worker)}  # `qa` itself: the editable install
                 _start_local(ray, num_cpus=self.workers, runtime_env={"env_vars": env}, **quiet)
             else:
                 import qa

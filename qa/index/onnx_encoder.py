@@ -198,7 +198,7 @@ class OnnxEmbedder:
                     "attention_mask": np.array([e.attention_mask for e in enc], np.int64),
                     "token_type_ids": np.array([e.type_ids for e in enc], np.int64)}
             out[rows] = self._session.run(["embedding"], feed)[0]
-        return normalise(out)  # normalised in the graph already; once more keeps the one contract of qa.embed
+        return normalise(out)  # normalised in the graph already; once more keeps the one contract of qa.index.embed
 
 
 def default_embedder(model: str | None = None, runtime: str | None = None, *, threads: int | None = None) -> Embedder:
