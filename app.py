@@ -63,7 +63,7 @@ def open_report_qa(args: argparse.Namespace, report):
     from qa.answer.reader_runtime import ReaderSlot
     from qa.answer.service import ReportQA
     from qa.app.state import ProgressEmbedder
-    from qa.cli import embedders
+    from qa.cli import embedders, gloss_loader
 
     report("Checking the index…", None)
     main, cross = embedders(args)  # the CLI's, so the app and `python -m qa` share one index
@@ -72,7 +72,8 @@ def open_report_qa(args: argparse.Namespace, report):
     from qa.answer.reader_runtime import load_reader
 
     # loaded below, in the background, once questions can be asked
-    reader = ReaderSlot(loader=lambda: load_reader(model=args.reader_model)) if args.reader else None
+    reader = ReaderSlot(loader=lambda: load_reader(model=args.reader_model),
+                        gloss_loader=gloss_loader(args)) if args.reader else None
     qa = ReportQA.open(args.corpus, args.index, embedder, xling=xling, progress=True, reader=reader,
                        backend=args.backend, milvus_uri=args.milvus_uri, milvus_collection=args.milvus_collection,
                        read_only=args.replica)

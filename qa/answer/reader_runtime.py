@@ -41,7 +41,7 @@ class LlamaReader:
     """
 
     def __init__(self, gguf: Path, *, name: str = "qwen2.5-coder-0.5b-instruct", threads: int = 2,
-                 n_ctx: int = 4096, max_span_tokens: int = 32):
+                 n_ctx: int = 4096, max_span_tokens: int = 32, read: bool = True):
         try:
             import xllamacpp
         except ImportError as e:
@@ -65,7 +65,8 @@ class LlamaReader:
         self.max_span_tokens = max_span_tokens
         self.srv = xllamacpp.Server(p)
         self._glossing: str | None = None  # the language whose gloss prefix is in the gloss slot
-        self._load_prefix()
+        if read:
+            self._load_prefix()
 
     def _load_prefix(self, prefix: str | None = None, slot: int = READ_SLOT) -> None:
         """A prompt prefix's KV cache in its slot: restored from the file saved at the first load (3 ms),
@@ -211,16 +212,17 @@ def slice_grammar(context: str) -> str:
     return "root ::= " + " | ".join([*starts, _literal(NOT_FOUND)]) + "\n" + "\n".join(rules)
 
 
-def load_reader(folder: Path | None = None, model: str | None = None) -> Reader:
+def load_reader(folder: Path | None = None, model: str | None = None, *, read: bool = True) -> Reader:
     """Prepare (first time: join and check the model's parts) and load a packaged reader model: "0.5b"
-    (default) or "1.5b" (`QA_READER_MODEL` sets the default)."""
+    (default) or "1.5b" (`QA_READER_MODEL` sets the default). `read=False`: a model that only glosses
+    (its reading prompt is not prepared)."""
     from qa.answer.reader_model import gguf_path, spec_of
 
     spec = spec_of(model)
     t0 = time.perf_counter()
-    reader = LlamaReader(gguf_path(folder, spec.name), name=spec.title.lower())
+    reader = LlamaReader(gguf_path(folder, spec.name), name=spec.title.lower(), read=read)
     reader.gloss_words = spec.gloss_words
-    log.info("reader (%s) loaded in %.1f s", spec.name, time.perf_counter() - t0)
+    log.info("%s (%s) loaded in %.1f s", "reader" if read else "gloss model", spec.name, time.perf_counter() - t0)
     return reader
 
 
@@ -231,9 +233,17 @@ class ReaderSlot:
     one model, one lock."""
 
     def __init__(self, loader=None, reader: Reader | None = None, settings: ReaderSettings | None = None, *,
-                 wait: bool = False, when_loaded=None):
+                 wait: bool = False, when_loaded=None, gloss_loader=None, glosser: Reader | None = None):
         """`wait`: a read while the model is still loading waits for it (the CLI) instead of answering
-        without it (the app); `when_loaded(state)` is called once loading has ended."""
+        without it (the app); `when_loaded(state)` is called once loading has ended. `gloss_loader` (or a
+        loaded `glosser`): another model for the glosses, loaded after the reader; until it is there, and
+        if it cannot load, the glosses are the reader model's."""
+        self._gloss_loader = gloss_loader
+        self._glosser = glosser
+        self._gloss_lock = threading.Lock()
+        self._gloss_done = threading.Event()
+        if gloss_loader is None:
+            self._gloss_done.set()
         self._wait = wait
         self._when_loaded = when_loaded
         self._loader = loader or load_reader
@@ -261,7 +271,18 @@ class ReaderSlot:
             self._done.set()
         if self._when_loaded is not None:
             self._when_loaded(self.state)
+        if self._gloss_loader is not None and self._reader is not None:
+            self._load_glosser()
+        self._gloss_done.set()
         return self
+
+    def _load_glosser(self) -> None:
+        from qa.errors import QAError
+
+        try:
+            self._glosser = self._gloss_loader()
+        except (QAError, OSError, RuntimeError, ValueError, ImportError) as e:
+            log.warning("gloss model off (%s): the reader's model writes the glosses", e)
 
     def start(self) -> ReaderSlot:
         threading.Thread(target=self.load, name="reader-load", daemon=True).start()
@@ -281,15 +302,30 @@ class ReaderSlot:
             return read(self._reader, question, hits, top=st.top, cutoff=st.cutoff, neighbours=st.neighbours,
                         whole=st.whole)
 
+    def _gloss_model(self) -> tuple[Reader | None, threading.Lock]:
+        """The model that writes the glosses and its lock: the gloss model once loaded (the CLI waits for
+        it), else the reader's."""
+        if self._wait:
+            self._gloss_done.wait()
+        if self._glosser is not None:
+            return self._glosser, self._gloss_lock
+        return self._reader, self._lock
+
+    @property
+    def gloss_model(self) -> str | None:
+        """The name of the model that writes the glosses now (None without one)."""
+        return getattr(self._gloss_model()[0], "name", None)
+
     @property
     def gloss_words(self) -> int | None:
         """The longest span its model glosses (words), None without a limit (or without a model)."""
-        return getattr(self._reader, "gloss_words", None)
+        return getattr(self._gloss_model()[0], "gloss_words", None)
 
     def gloss(self, text: str, language: str) -> str | None:
-        """The reader model's translation of `text` into `language`, or None while it is not there (or
+        """The gloss model's translation of `text` into `language`, or None while no model is there (or
         a reader without `gloss`)."""
-        if self._reader is None or not hasattr(self._reader, "gloss"):
+        model, lock = self._gloss_model()
+        if model is None or not hasattr(model, "gloss"):
             return None
-        with self._lock:
-            return self._reader.gloss(text, language)
+        with lock:
+            return model.gloss(text, language)

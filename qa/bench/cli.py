@@ -47,7 +47,8 @@ def add_parser(sub, common, embedders: Callable) -> None:
                         "reader part is skipped with --no-reader)")
     p.add_argument("--gloss", action="store_true",
                    help="the glosses of every cross-language answer of the question sets, per reader model "
-                        "(--reader-models): shown, dropped by which check, time after the answer")
+                        "(--reader-models; READER/GLOSSER such as 0.5b/1.5b, the default setting, reads with one "
+                        "and glosses with the other): shown, dropped by which check, time after the answer")
     p.add_argument("--questions", nargs="+", default=None, metavar="FILE",
                    help="with --gloss: question files (default: the shipped set and the four blind sets)")
     p.add_argument("--pairs", type=Path, default=None, metavar="FILE",

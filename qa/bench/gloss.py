@@ -6,7 +6,8 @@ the other language, the model writes a gloss, which is checked (qa/answer/gloss.
 how many glosses were wanted, shown and dropped (by reason), the share of shown glosses whose figures
 match the span (100 % by construction: it is the check), and the gloss's own time after the answer
 (p50 / p95). `--pairs FILE` writes the (span, gloss) pairs alone, shuffled, for a blind judge; nothing of
-the question, the model or the check goes with them.
+the question, the model or the check goes with them. A model "0.5b/1.5b" reads with the first and glosses with the
+second, as the app does by default.
 """
 
 from __future__ import annotations
@@ -73,9 +74,11 @@ def run(corpus: Path, index: Path, question_files: list[str], models: list[str],
 
     questions = load_question_files([Path(f) for f in question_files])
     out = []
-    for model in models:
+    for model in models:  # "0.5b": that model reads and glosses; "0.5b/1.5b": the first reads, the second glosses
+        reads, _, glosses = model.partition("/")
         try:
-            slot = ReaderSlot(reader=load_reader(model=model))
+            slot = ReaderSlot(reader=load_reader(model=reads),
+                              glosser=load_reader(model=glosses, read=False) if glosses else None)
         except ReaderUnavailable as e:
             out.append({"model": model, "error": str(e)})
             continue

@@ -5,7 +5,7 @@
   shipped question set (p50 / p95);
 - batch: 100 questions through `python -m qa ask --json -` in a fresh process, wall clock from process
   start (model loads included).
-Models: Qwen2.5-Coder 0.5B (default) and 1.5B (when `make reader-1.5b` installed it), both run by llama.cpp
+Models: Qwen2.5-Coder 0.5B (default) and 1.5B, both run by llama.cpp
 (xllamacpp) from their GGUF files.
 """
 
