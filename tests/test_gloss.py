@@ -254,3 +254,18 @@ def test_the_gloss_model_is_loaded_only_when_it_is_another_model(argv, expected,
     seen = {}
     monkeypatch.setattr(reader_runtime, "load_reader", lambda **kw: seen.update(kw) or "model")
     assert loader() == "model" and seen == {"model": expected, "read": False}
+
+
+def test_the_default_gloss_model_glosses_both_ways_with_its_figures():
+    """The 1.5B, loaded as the app loads it for glosses only: a span into Chinese and one into English."""
+    from qa.answer.reader_runtime import load_reader
+    from qa.errors import ReaderUnavailable
+
+    try:
+        glosser = load_reader(model="1.5b", read=False)
+    except ReaderUnavailable as e:
+        pytest.fail(f"the gloss model is not usable: {e}")
+    zh = glosser.gloss("16 expert services groups", "zh")
+    assert check("16 expert services groups", zh, "zh") is None and "16" in zh, zh
+    en = glosser.gloss("9平方米", "en")
+    assert check("9平方米", en, "en") is None and "9" in en and language(en) == "en", en

@@ -67,6 +67,10 @@ class LlamaReader:
         self._glossing: str | None = None  # the language whose gloss prefix is in the gloss slot
         if read:
             self._load_prefix()
+        else:  # a model that only glosses: both gloss prefixes evaluated (or restored) at load, not at a gloss
+            for language in ("en", "zh"):
+                self._load_prefix(gloss_prompt("", language, prefix_only=True), GLOSS_SLOT)
+            self._glossing = "zh"
 
     def _load_prefix(self, prefix: str | None = None, slot: int = READ_SLOT) -> None:
         """A prompt prefix's KV cache in its slot: restored from the file saved at the first load (3 ms),
