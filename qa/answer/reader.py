@@ -6,12 +6,11 @@ shortest words of the passage that answer it — always a verbatim slice of the 
 
 A `Reader` is anything with `verdicts(question, contexts)` and `span(question, context)`; the model
 runtimes and `ReaderSlot` (loading in the background) are in qa/answer/reader_runtime.py:
-- `LlamaCppReader` (the default: the GGUF read directly) and `QwenReader` (torch):
-  Qwen2.5-Coder-0.5B-Instruct. The verdict is 1 − P(first answer token starts "NOT_FOUND") in one
-  forward pass under the prompt below. The span is
-  decoded *constrained to the passage*: the model's likeliest start words, then, in one batched pass that
-  continues the cached prompt, the likeliest end — so the quote is the model's own answer, restricted to
-  words the passage really holds, and never text it made up.
+- `LlamaReader`: Qwen2.5-Coder-Instruct (0.5B by default, 1.5B on request) run by llama.cpp from its GGUF
+  file. The verdict is 1 − P(first answer token starts "NOT_FOUND") in one pass under the prompt below.
+  The span is generated under a grammar that admits only NOT_FOUND or a verbatim slice of the passage, so
+  the quote is the model's own answer, restricted to words the passage really holds, and never text it
+  made up.
 - `FakeReader`: rules for fast unit tests.
 
 What it reads (`context_of`): by default the top passage's highlighted sentence alone (`ReaderSettings`),
