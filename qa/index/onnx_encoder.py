@@ -27,7 +27,7 @@ import numpy as np
 
 from qa.errors import ModelUnavailable
 from qa.index.embed import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder, normalise
-from qa.paths import cache_dir
+from qa.paths import cache_dir, write_then_rename
 
 log = logging.getLogger(__name__)
 
@@ -70,20 +70,14 @@ def export_onnx(model_dir: Path, out: Path) -> Path:
         if out.is_file():
             return out
         log.info("exporting %s to ONNX (once): %s", model_dir.name, out)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".onnx", dir=out.parent)
-        os.close(fd)
-        try:
-            _torch_export(model_dir, Path(tmp))
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
+
+        def write(tmp: Path) -> None:
+            _torch_export(model_dir, tmp)
             (out.parent / "source.json").write_text(json.dumps(
                 {"model_dir": str(model_dir), "export_version": EXPORT_VERSION, "max_tokens": MAX_TOKENS,
                  "pipeline": "BERT -> masked mean pooling -> L2 normalise"}, indent=2), encoding="utf-8")
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, out)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+        write_then_rename(out, write)
     return out
 
 
