@@ -41,3 +41,24 @@ def test_one_runtime_alone():
     md = targets_markdown({"onnx": _row(1.0)})
     assert md.splitlines()[0] == "| what | now (ONNX Runtime) | target | met |"
     assert "| index build with the cross-lingual vectors ÷ English-only build | 3.0× | ≤ 2.0× | no |" in md
+
+
+def test_the_peer_bench_says_how_to_install_the_peer_when_none_is_and_exits_2(monkeypatch, capsys):
+    from qa.bench import peer
+    from qa.cli import main
+
+    monkeypatch.setattr(peer, "installed", lambda: None)
+    assert main(["bench", "--peer"]) == 2
+    assert "txtai is not installed (pip install --no-deps txtai==9.14.0)" in capsys.readouterr().out
+
+
+def test_the_peer_table_puts_the_three_systems_side_by_side():
+    from qa.bench.peer import markdown
+
+    row = {"english": {"n": 60, "p50_ms": 20.34, "p95_ms": 38.0, "top1_right": 29},
+           "chinese": {"n": 10, "p50_ms": 29.6, "p95_ms": 33.1, "top1_right": 5}}
+    r = {"peer": "txtai 9.14.0", "rounds": 2, "questions": {"english": 30, "chinese": 5},
+         "systems": {"this project": row, "peer hybrid": {**row, "english": {**row["english"], "top1_right": 20}}}}
+    md = markdown(r)
+    assert "| this project | 20.3 / 38.0 | 29.6 / 33.1 | 34/35 |" in md
+    assert "| peer hybrid | 20.3 / 38.0 | 29.6 / 33.1 | 25/35 |" in md and "txtai 9.14.0; 2 alternating rounds" in md

@@ -42,6 +42,10 @@ def add_parser(sub, common, embedders: Callable) -> None:
                    help="instead: a deployment end to end on this machine (a milvus-lite server, a writer, two lean "
                         "replicas in their own folders; a new report, Milvus stopped and started, the writer killed "
                         "mid-build; then 20 users through a lean and a local replica)")
+    p.add_argument("--peer", action="store_true",
+                   help="instead: this project's warm answer against an installed peer's hybrid and dense search "
+                        "(txtai: pip install --no-deps txtai==9.14.0), same report, questions and model, alternating "
+                        "rounds (--repeats); exits 2 when no peer is installed")
     p.add_argument("--reader-models", default="0.5b,1.5b",
                    help="reader models to compare (default 0.5b,1.5b; one not installed is reported as such; the "
                         "reader part is skipped with --no-reader)")
@@ -57,6 +61,12 @@ def add_parser(sub, common, embedders: Callable) -> None:
 
 
 def run_bench(args, embedders: Callable) -> int:
+    if args.peer:
+        from qa.bench import peer
+
+        r = peer.run(args.corpus, rounds=args.repeats, progress=lambda line: print(line, file=sys.stderr, flush=True))
+        print(json.dumps(r, ensure_ascii=False, indent=1) if args.json else peer.markdown(r))
+        return 2 if "error" in r else 0
     if args.deploy:
         from qa.bench import deploy
 
