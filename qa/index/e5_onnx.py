@@ -246,12 +246,17 @@ class E5Questions:
         return [self._bos, *content, self._eos]
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        """The texts' vectors, in one run: concurrent users' questions come batched (qa/search/coalesce.py),
+        each padded to the longest and masked, as one question alone."""
         self.load()
-        out = np.empty((len(texts), self._h), np.float32)
-        for i, text in enumerate(texts):
-            ids = np.array(self.ids(text))
-            rows = self._word.reshape(-1, self._row_bytes)[ids]
-            x = dequantise(rows, len(ids), self._h)[None]
-            out[i] = self._session.run(["embedding"], {"inputs_embeds": x,
-                                                      "attention_mask": np.ones((1, len(ids)), np.int64)})[0][0]
-        return out
+        ids = [self.ids(text) for text in texts]
+        longest = max((len(i) for i in ids), default=0)
+        x = np.zeros((len(ids), longest, self._h), np.float32)
+        mask = np.zeros((len(ids), longest), np.int64)
+        words = self._word.reshape(-1, self._row_bytes)
+        for row, tokens in enumerate(ids):
+            x[row, : len(tokens)] = dequantise(words[np.array(tokens)], len(tokens), self._h)
+            mask[row, : len(tokens)] = 1
+        if not ids:
+            return np.zeros((0, self._h), np.float32)
+        return self._session.run(["embedding"], {"inputs_embeds": x, "attention_mask": mask})[0]
