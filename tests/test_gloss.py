@@ -205,7 +205,7 @@ def test_the_gloss_model_writes_the_glosses_once_loaded_and_the_reader_s_model_m
     slot.start()
     assert slot.wait(10) and slot.state == "on"  # the reader is there; the app has not asked for the other yet
     assert slot.gloss("417 new wells", "zh") == "417口新井(reader)"
-    slot.start_glosser()  # the app, once it has answered
+    threading.Thread(target=slot.load_glosser, daemon=True).start()  # the app, once it has answered
     assert slot.gloss("417 new wells", "zh") == "417口新井(reader)" and slot.gloss_words is None  # still loading
     release.set()
     deadline = time.monotonic() + 10

@@ -241,7 +241,7 @@ class ReaderSlot:
         """`wait`: a read while the model is still loading waits for it (the CLI) instead of answering
         without it (the app); `when_loaded(state)` is called once loading has ended. `gloss_loader` (or a
         loaded `glosser`): another model for the glosses. The app loads it in the background once it has
-        answered (`start_glosser`), the CLI at its first gloss; until it is there, and if it cannot load,
+        answered (`load_glosser`), the CLI at its first gloss; until it is there, and if it cannot load,
         the glosses are the reader model's."""
         self._gloss_loader = gloss_loader
         self._glosser = glosser
@@ -289,13 +289,6 @@ class ReaderSlot:
                     log.warning("gloss model off (%s): the reader's model writes the glosses", e)
                 finally:
                     self._gloss_tried = True
-        return self
-
-    def start_glosser(self) -> ReaderSlot:
-        """Load the gloss model in the background (the app, once it has answered: the load takes the CPU
-        a few seconds)."""
-        if not self._gloss_tried:
-            threading.Thread(target=self.load_glosser, name="gloss-model-load", daemon=True).start()
         return self
 
     def start(self) -> ReaderSlot:
