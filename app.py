@@ -19,6 +19,9 @@ import threading
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no launch-time requests to outside hosts
+# Gradio's queue rebuilds its monitoring summary (a pandas table of up to its last 10,000 events) after every
+# event by default: 8 % of the app's CPU under 20 users, growing with the events kept. We show no monitoring.
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(10**9))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

@@ -33,12 +33,13 @@ WATCHED = (".cache", "corpus", "index")
 def _link_models(src: Path, dst: Path) -> None:
     """Mirror `src` under `dst` with a symlink per model file: a model found there is read from the
     checkout, and anything the session writes (a fresh export, a re-joined model: written aside, then
-    renamed into place; the reader's saved prompt prefixes, not linked) lands in `dst`."""
+    renamed into place; the reader's saved prompt prefixes and the exports' `.lock` files, which are opened
+    for writing, not linked) lands in `dst`."""
     for path in sorted(src.rglob("*")):
         target = dst / path.relative_to(src)
         if path.is_dir():
             target.mkdir(parents=True, exist_ok=True)
-        elif path.is_file() and not path.name.endswith(".part") and not path.name.startswith("prefix-"):
+        elif path.is_file() and not path.name.endswith(".part") and not path.name.startswith(("prefix-", ".")):
             target.parent.mkdir(parents=True, exist_ok=True)
             target.symlink_to(path)
 

@@ -5,6 +5,10 @@ The figures themselves are machine-dependent and never asserted; this checks the
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+from qa.bench.cold import settle
 from qa.bench.targets import ROWS, targets_markdown
 
 
@@ -62,3 +66,16 @@ def test_the_peer_table_puts_the_three_systems_side_by_side():
     md = markdown(r)
     assert "| this project | 20.3 / 38.0 | 29.6 / 33.1 | 34/35 |" in md
     assert "| peer hybrid | 20.3 / 38.0 | 29.6 / 33.1 | 25/35 |" in md and "txtai 9.14.0; 2 alternating rounds" in md
+
+
+def test_the_load_rows_wait_for_a_busy_app_to_go_quiet():
+    """`settle` returns once the process is idle, and gives up (None) on one that keeps both hands busy."""
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    quiet = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert settle(busy.pid, window=0.5, timeout=1.5) is None
+        waited = settle(quiet.pid, window=0.5, timeout=5)
+        assert waited is not None and waited < 2
+    finally:
+        busy.kill()
+        quiet.kill()

@@ -37,6 +37,9 @@ def test_light_http_users_get_checked_answers(app_server):
     """`qa bench`'s throughput row speaks Gradio's HTTP API itself: its answers are checked as strictly."""
     r = http_load_run(app_server.url, users=5, total=30, known=QUESTIONS)
     assert r["sent"] == 30 and not r["errors"], r["errors"][:3]
+    # users without a session hash (a bare curl) are answered as well
+    bare = http_load_run(app_server.url, users=3, total=9, known=QUESTIONS, sessions=False)
+    assert bare["sent"] == 9 and not bare["errors"], bare["errors"][:3]
     # a wrong expectation is reported, not passed over; and a caller inside a running event loop (as
     # Playwright's, when the browser tests ran first) can use it too
     async def inside_a_loop():

@@ -63,9 +63,27 @@ def cli_cold_start(corpus: Path, index: Path, cross_lingual: bool = True) -> dic
             "peak_rss_mb": t["peak_rss_mb"]}
 
 
+def settle(pid: int, *, below: float = 0.25, window: float = 2.0, timeout: float = 180) -> float | None:
+    """Wait until process `pid` uses under `below` of one core over `window` seconds: the app has loaded what
+    it loads in the background after its first answer (the cross-lingual models, then the gloss model, a
+    few seconds of both cores). An idle app still takes 5–10 % of a core (Gradio's queue polls). Returns
+    the seconds waited, None if it was still busy at `timeout`."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        before = sum(proc.cpu_times()[:2])
+        time.sleep(window)
+        if sum(proc.cpu_times()[:2]) - before < below * window:
+            return time.monotonic() - t0
+    return None
+
+
 def app_cold_start(corpus: Path, index: Path, timeout: float = 600, env: dict | None = None, then=None) -> dict:
     """Seconds from `python app.py` to its page being served, and to its first answer over the API.
-    `env`: extra environment for the app; `then(url)`: run while the app is still up, its result under "then"."""
+    `env`: extra environment for the app; `then(url)`: run while the app is still up, once it has settled
+    (`settle`: its background loads done; the seconds waited under "settled_s"), its result under "then"."""
     import urllib.request
 
     from gradio_client import Client
@@ -90,6 +108,7 @@ def app_cold_start(corpus: Path, index: Path, timeout: float = 600, env: dict | 
         out["first_answer_s"] = time.time() - spawned
         out["answered"] = bool(answer.get("passages"))
         if then is not None:
+            out["settled_s"] = settle(proc.pid)
             out["then"] = then(url)
     finally:
         stop_process(proc)

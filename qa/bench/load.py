@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from qa.eval.metrics import timings
@@ -72,17 +73,18 @@ def load_run(url: str, users: int = 20, total: int = 500, known=KNOWN, deadline_
     return _summary(users, sent, total, start, latencies, errors)
 
 
-def http_load_run(url: str, users: int = 20, total: int = 500, known=KNOWN, deadline_s: float = 480) -> dict:
+def http_load_run(url: str, users: int = 20, total: int = 500, known=KNOWN, deadline_s: float = 480, *,
+                  sessions: bool = True) -> dict:
     """As `load_run`, with light HTTP clients (asyncio tasks on one connection pool) instead of
-    `gradio_client` threads."""
+    `gradio_client` threads. `sessions`: each user sends its session hash (False: none, as a bare curl)."""
     import asyncio
 
     # its own thread, so its own event loop: the caller's thread may be running one (Playwright's, in tests)
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, _http_users(url.rstrip("/"), users, total, known, deadline_s)).result()
+        return pool.submit(asyncio.run, _http_users(url.rstrip("/"), users, total, known, deadline_s, sessions)).result()
 
 
-async def _http_users(url: str, users: int, total: int, known, deadline_s: float) -> dict:
+async def _http_users(url: str, users: int, total: int, known, deadline_s: float, sessions: bool) -> dict:
     import asyncio
 
     import httpx
@@ -95,6 +97,7 @@ async def _http_users(url: str, users: int, total: int, known, deadline_s: float
     async def user(client, u: int) -> int:
         nonlocal stopped
         sent = 0
+        session = uuid.uuid4().hex if sessions else None  # one per user, as a browser tab or a gradio_client has
         for i in range(u, total, users):
             if stopped or time.monotonic() > start + deadline_s:
                 stopped = True
@@ -102,7 +105,7 @@ async def _http_users(url: str, users: int, total: int, known, deadline_s: float
             question, section = known[i % len(known)]
             t0 = time.perf_counter()
             try:
-                problem = _check(await http_ask(client, url, question), question, section)
+                problem = _check(await http_ask(client, url, question, session), question, section)
             except Exception as e:  # any transport or server failure counts as an error, and is reported
                 problem = f"{type(e).__name__}: {str(e)[:200]}"
             latencies.append(time.perf_counter() - t0)
@@ -116,11 +119,14 @@ async def _http_users(url: str, users: int, total: int, known, deadline_s: float
     return _summary(users, sent, total, start, latencies, errors)
 
 
-async def http_ask(client, url: str, question: str) -> dict:
-    """One question through Gradio's HTTP API, the reader skipped as in `load_run`: the answer's JSON."""
+async def http_ask(client, url: str, question: str, session: str | None = None) -> dict:
+    """One question through Gradio's HTTP API, the reader skipped as in `load_run`: the answer's JSON.
+    `session`: the caller's session hash. Without one, Gradio makes a session for the call, building the
+    state of every component on the page: a fifth of the app's CPU under load."""
     import json
 
-    r = await client.post(f"{url}/gradio_api/call/ask", json={"data": [question, None, None, None, False, False]})
+    body = {"data": [question, None, None, None, False, False], **({"session_hash": session} if session else {})}
+    r = await client.post(f"{url}/gradio_api/call/ask", json=body)
     r.raise_for_status()
     event_id = r.json()["event_id"]
     event = None
