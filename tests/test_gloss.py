@@ -97,8 +97,8 @@ class GlossingReader(FakeReader):
         super().__init__()
         self.table, self.calls = table, []
 
-    def gloss(self, text: str, language: str) -> str | None:
-        self.calls.append((text, language))
+    def gloss(self, text: str, language: str, terms=()) -> str | None:
+        self.calls.append((text, language, terms) if terms else (text, language))
         return self.table.get(text)
 
 

@@ -8,6 +8,8 @@ checks that need no model (`check`; the table in docs/bilingual.md):
 - **Names.** A name in the span that the reports render in the other script must appear in that
   rendering (甘肃 ↔ Gansu, through the CC-CEDICT dictionary the search already uses); a pinyin name comes
   back as characters read that way.
+- **Terms.** A term of the reports' termbase named in the span (qa/answer/terms.py) is rendered as the
+  termbase says.
 - **Words.** Every word of meaning in the span is rendered by some word of the gloss, by the dictionary
   (`left_out`).
 There is no gloss for an abstention, for a span the reader did not accept, or across the same language.
@@ -21,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Protocol
 
+from qa.answer.terms import NO_TERMS, Term, Termbase
 from qa.words import language_of as language
 
 LANGUAGES = {"en": "English", "zh": "Chinese"}
@@ -35,8 +38,9 @@ _SCALE = {"万": 10_000, "亿": 100_000_000, "千": 1_000, "百万": 1_000_000, 
 
 
 class Glosser(Protocol):
-    def gloss(self, text: str, language: str) -> str | None:
-        """`text` translated into `language` ("en" or "zh"), or None when it cannot be."""
+    def gloss(self, text: str, language: str, terms: tuple[Term, ...] = ()) -> str | None:
+        """`text` translated into `language` ("en" or "zh"), or None when it cannot be; `terms`: the
+        renderings of the report's terms named in it (qa/answer/terms.py)."""
         ...
 
 
@@ -263,9 +267,10 @@ def _meets_any(senses: set[str], said: set[str]) -> bool:
     return any(_meets(t, senses) for t in said)
 
 
-def check(span: str, gloss: str | None, target: str, translator=None) -> str | None:
+def check(span: str, gloss: str | None, target: str, translator=None, terms: Termbase = NO_TERMS) -> str | None:
     """Why a gloss is not shown (None when it may be): empty, partly in the wrong language, a changed
-    figure, a lost unit or name, or a word of meaning left out."""
+    figure, a lost unit or name, a term of the termbase not rendered as it says, or a word of meaning
+    left out (a term's words are the term check's)."""
     if not gloss or not gloss.strip():
         return "no gloss"
     if language(gloss) != target or untranslated(gloss, target):
@@ -276,7 +281,10 @@ def check(span: str, gloss: str | None, target: str, translator=None) -> str | N
         return "a unit or currency is lost"
     if not names_kept(span, gloss, translator) or (target == "zh" and not names_spelled(span, gloss)):
         return "a name is not the report's rendering"
-    if left_out(span, gloss):
+    source = "zh" if target == "en" else "en"
+    if terms.missing(span, source, gloss, target):
+        return "a term is not the termbase's rendering"
+    if left_out(terms.without(span, source), gloss):
         return "a word of the quote is left out"
     return None
 

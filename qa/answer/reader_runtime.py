@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from qa.answer.reader import NOT_FOUND, Reader, ReaderSettings, Reading, prompt_prefix, read, trim_span
+from qa.answer.terms import Term
 from qa.errors import ReaderUnavailable
 from qa.types import Hit
 
@@ -145,13 +146,14 @@ class LlamaReader:
         return (s, e) if e > s else None
 
 
-    def gloss(self, text: str, language: str) -> str | None:
+    def gloss(self, text: str, language: str, terms: tuple[Term, ...] = ()) -> str | None:
         """`text` translated into `language` ("en" or "zh") by the same model, greedily, in its own slot
-        (its prompt prefix cached there, as the reading prefix is in slot 0)."""
+        (its prompt prefix cached there, as the reading prefix is in slot 0); `terms` go into the prompt."""
         if self._glossing != language:  # the other language's prefix: restored from its file (3 ms)
             self._load_prefix(gloss_prompt("", language, prefix_only=True), GLOSS_SLOT)
             self._glossing = language
-        out = self._complete(gloss_prompt(text, language), slot=GLOSS_SLOT, n_predict=min(160, 8 + 3 * len(text)),
+        out = self._complete(gloss_prompt(text, language, terms=terms), slot=GLOSS_SLOT,
+                             n_predict=min(160, 8 + 3 * len(text)),
                              stop=["<|im_end|>", "\n"])["text"].strip()
         return out or None
 
@@ -159,26 +161,32 @@ class LlamaReader:
 # Few-shot examples from another domain than the reports: the 0.5B model copied the words of report-like
 # examples into its glosses ("the poverty line of 3500 Yuan" came back as 人均纯收入3500元的贫困线, the
 # example's "per capita net income" added; "trained 1,200 farm workers" gained the example's 新疆在2010年).
+# The second example shows a termbase's line (qa/answer/terms.py): its term is used as given.
 _GLOSS_EXAMPLES = {
     "zh": (("12 new bridges over the river", "河上的12座新桥"),
-           ("the museum was repaired in 1998", "博物馆于1998年修缮"),
+           ("Terms: Old Town = 老城区\nthe museum of the Old Town was repaired in 1998", "老城区博物馆于1998年修缮"),
            ("a ticket price of 45 Yuan", "45元的票价")),
     "en": (("河上的12座新桥", "12 new bridges over the river"),
-           ("博物馆于1998年修缮", "the museum was repaired in 1998"),
+           ("Terms: Old Town = 老城区\n老城区博物馆于1998年修缮", "the museum of the Old Town was repaired in 1998"),
            ("票价为45元", "a ticket price of 45 yuan")),
 }
 
 
-def gloss_prompt(text: str, language: str, prefix_only: bool = False) -> str:
+def gloss_prompt(text: str, language: str, prefix_only: bool = False, terms: tuple[Term, ...] = ()) -> str:
     """The chat prompt for a gloss: translate a quote, every figure kept, nothing added (up to the quote
-    with `prefix_only`, the part cached in the gloss slot)."""
+    with `prefix_only`, the part cached in the gloss slot). `terms`: a line before the quote giving the
+    report's renderings of the terms it names."""
     name = {"en": "English", "zh": "Chinese"}[language]
     system = (f"You translate short quotes from reports into {name}. Translate faithfully and completely; keep "
-              "every number, year and percentage exactly; add nothing. Reply with the translation only.")
+              "every number, year and percentage exactly; add nothing; where a Terms line is given, use its "
+              "terms. Reply with the translation only.")
     turns = "".join(f"<|im_start|>user\n{src}<|im_end|>\n<|im_start|>assistant\n{dst}<|im_end|>\n"
                     for src, dst in _GLOSS_EXAMPLES[language])
     prefix = f"<|im_start|>system\n{system}<|im_end|>\n{turns}<|im_start|>user\n"
-    return prefix if prefix_only else f"{prefix}{text}<|im_end|>\n<|im_start|>assistant\n"
+    if prefix_only:
+        return prefix
+    given = "; ".join(f"{t.en} = {t.zh}" for t in terms)
+    return f"{prefix}{f'Terms: {given}' + chr(10) if terms else ''}{text}<|im_end|>\n<|im_start|>assistant\n"
 
 
 def _starts_not_found(token: str) -> bool:
@@ -328,11 +336,11 @@ class ReaderSlot:
         """The longest span its model glosses (words), None without a limit (or without a model)."""
         return getattr(self._gloss_model()[0], "gloss_words", None)
 
-    def gloss(self, text: str, language: str) -> str | None:
+    def gloss(self, text: str, language: str, terms: tuple[Term, ...] = ()) -> str | None:
         """The gloss model's translation of `text` into `language`, or None while no model is there (or
         a reader without `gloss`)."""
         model, lock = self._gloss_model()
         if model is None or not hasattr(model, "gloss"):
             return None
         with lock:
-            return model.gloss(text, language)
+            return model.gloss(text, language, terms)

@@ -18,6 +18,7 @@ from qa.answer import judge
 from qa.answer.compose import compose, two_reports
 from qa.answer.judge import THRESHOLDS, Thresholds, make_hits
 from qa.answer.reader_runtime import ReaderSlot
+from qa.answer.terms import Termbase, TermsUnreadable, load_terms
 from qa.errors import BackendUnavailable, BadQuestion, IndexUnusable
 from qa.index.build import BuildReport, open_built, open_index
 from qa.index.embed import CrossLingualEmbedder, Embedder
@@ -57,6 +58,7 @@ class ReportQA:
         self.retriever = Retriever(index, embedder, xling=xling, backend=backend, records=records, vocabulary=vocabulary)
         self.lean = records is not None  # no passage, unit or vector held here: all read from Milvus
         self.store = None  # the Milvus store behind `backend`, when `open` made one
+        self.terms = Termbase()  # the reports' termbase, for the glosses (`open` reads the corpus folder's)
 
     @classmethod
     def open(cls, corpus_dir: Path, index_dir: Path, embedder: Embedder | None = None, *,
@@ -100,6 +102,10 @@ class ReportQA:
             engine = MilvusBackend(store.client, store.name, index)
         qa = cls(index, embedder, build_report=report, xling=xling, reader=reader, backend=engine)
         qa.store = store
+        try:
+            qa.terms = load_terms(Path(corpus_dir))
+        except TermsUnreadable as e:  # the answers go on; the glosses without the termbase
+            log.warning("termbase not used: %s", e)
         return qa
 
     @classmethod
@@ -165,8 +171,9 @@ class ReportQA:
         limit = self.reader.gloss_words
         if limit is not None and g.words(text) > limit:
             return answer, "too long to gloss reliably"
-        written = self.reader.gloss(g.prepared(text, target), target)
-        why = g.check(text, written, target, self.retriever.translator)
+        terms = self.terms.found(text, "zh" if target == "en" else "en")
+        written = self.reader.gloss(g.prepared(text, target), target, terms)
+        why = g.check(text, written, target, self.retriever.translator, self.terms)
         if why is not None:
             return answer, why
         return dataclasses.replace(answer, gloss=Gloss(written.strip(), target, "sentence" if sentence else "span")), None

@@ -57,6 +57,11 @@ def add_parser(sub, common, embedders: Callable) -> None:
                    help="with --gloss: question files (default: the shipped set and the four blind sets)")
     p.add_argument("--pairs", type=Path, default=None, metavar="FILE",
                    help="with --gloss: write the shown (span, gloss) pairs alone, shuffled, for a blind judge")
+    p.add_argument("--terms", choices=("on", "off", "both"), default="on",
+                   help="with --gloss: with the corpus's termbase (*.terms.tsv, and --terms-file), without it, or "
+                        "both in the same run")
+    p.add_argument("--terms-file", type=Path, action="append", default=[], metavar="FILE",
+                   help="with --gloss: a termbase to use besides the corpus's own (repeatable)")
     p.set_defaults(handler=lambda args: run_bench(args, embedders))
 
 
@@ -77,7 +82,8 @@ def run_bench(args, embedders: Callable) -> int:
         from qa.bench import gloss as bench_gloss
 
         files = args.questions or [str(p) for p in bench_gloss.default_question_files(args.corpus)]
-        results = bench_gloss.run(args.corpus, args.index, files, args.reader_models.split(","), pairs=args.pairs)
+        results = bench_gloss.run(args.corpus, args.index, files, args.reader_models.split(","), pairs=args.pairs,
+                                  terms=args.terms, terms_files=args.terms_file)
         print(json.dumps(results, ensure_ascii=False, indent=1) if args.json else bench_gloss.table(results))
         return 0
     if args.scale or args.scale_hybrid:

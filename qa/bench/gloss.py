@@ -64,9 +64,12 @@ def gloss_run(qa, questions, model: str) -> dict:
 
 
 def run(corpus: Path, index: Path, question_files: list[str], models: list[str], pairs: Path | None = None,
-        progress: bool = True) -> list[dict]:
+        progress: bool = True, terms: str = "on", terms_files: list[Path] = ()) -> list[dict]:
+    """Per model, and per `terms` ("on": the corpus's termbase and `terms_files`; "off": none; "both": each,
+    in that order), the glosses' figures and rows."""
     from qa.answer.reader_runtime import ReaderSlot, load_reader
     from qa.answer.service import ReportQA
+    from qa.answer.terms import NO_TERMS, load_terms
     from qa.errors import ReaderUnavailable
     from qa.eval.questions import load_question_files
     from qa.index.embed import CrossLingualEmbedder
@@ -84,9 +87,15 @@ def run(corpus: Path, index: Path, question_files: list[str], models: list[str],
             continue
         qa = ReportQA.open(corpus, index, default_embedder(), xling=CrossLingualEmbedder(), reader=slot)
         qa.ask("warm up", read=False)
-        if progress:
-            print(f"gloss: {model}, {len(questions)} questions…", file=sys.stderr, flush=True)
-        out.append(gloss_run(qa, questions, model))
+        termbase = load_terms(corpus, *terms_files)
+        for label, tb in (("terms", termbase), ("no terms", NO_TERMS)):
+            if terms != "both" and (label == "terms") != (terms == "on"):
+                continue
+            qa.terms = tb
+            name = f"{model}, {label} ({len(tb.terms)})" if terms == "both" else model
+            if progress:
+                print(f"gloss: {name}, {len(questions)} questions…", file=sys.stderr, flush=True)
+            out.append(gloss_run(qa, questions, name))
     if pairs is not None:
         shown = [{"span": r["span"], "gloss": r["gloss"]} for res in out for r in res.get("rows", []) if r["gloss"]]
         random.Random(7).shuffle(shown)
