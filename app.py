@@ -166,9 +166,11 @@ def main(argv: list[str] | None = None) -> int:
 
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=256)
+    # Gradio keeps each session's page state: ~0.09 MB each, and an API call without a session hash is a new
+    # session. Its default of 10,000 let a curl-driven app grow by ~0.9 GB; 1,000 chats at once is plenty.
     demo.launch(server_name=args.host, server_port=args.port, auth=auth, footer_links=["api", "settings"],
                 show_error=True, max_file_size=MAX_UPLOAD_BYTES, prevent_thread_lock=True,
-                **page_assets(demo.words))
+                state_session_capacity=1000, **page_assets(demo.words))
     warm_other_script(holder, after=holder.answered)  # once the server is up and has answered, or after 5 s
     if args.replica:
         from qa.app.state import follow_builds
