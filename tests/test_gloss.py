@@ -26,6 +26,12 @@ def test_the_same_figure_in_either_notation_matches(a, b):
     assert figures(a) == figures(b) and figures_match(a, b)
 
 
+def test_a_month_is_its_number_in_either_language():
+    assert check("6月", "June", "en") is None
+    assert check("6月", "July", "en") == "a figure differs from the quote"
+    assert figures("It may rain in May 2011") == figures("2011年5月可能下雨")  # "may" the verb is no month
+
+
 @pytest.mark.parametrize("span,gloss,why", [
     ("the poverty line of 3500 Yuan", "3500元的贫困线", None),
     ("the poverty line of 3500 Yuan", "350元的贫困线", "a figure differs from the quote"),  # changed

@@ -15,7 +15,8 @@ from tests.test_gloss import GlossingReader, _answer
 
 TERMS = Termbase((Term("Rain Plan", "雨露计划"), Term("division", "师"), Term("poor farm", "贫困团场"),
                   Term("farm", "团场"), Term("industrial poverty alleviation", "行业扶贫"),
-                  Term("industrial poverty alleviation", "产业扶贫"), Term("Beita Mountain Ranch", "北塔山牧场")))
+                  Term("industrial poverty alleviation", "产业扶贫"), Term("Beita Mountain Ranch", "北塔山牧场"),
+                  Term("No. 47 Regiment", "四十七团"), Term("12th Five-Year Plan", "十二五")))
 
 
 def test_terms_are_found_whole_longest_first_in_any_case_and_plural():
@@ -36,9 +37,14 @@ def test_terms_are_found_whole_longest_first_in_any_case_and_plural():
     ("兵团开展行业扶贫", "the Corps carried out industrial poverty alleviation", None),
     ("北塔山牧场", "the Beita Mountain Ranch", None),
     ("北塔山牧场", "the Beitashan pasture", "a term is not the termbase's rendering"),
+    # a term's figures are its rendering's, written in words or in digits
+    ("the No. 47 Regiment", "四十七团", None),
+    ("the No. 47 Regiment", "四十八团", "a term is not the termbase's rendering"),
+    ("十二五", "the 12th Five-Year Plan", None),
+    ("十二五", "the 13th Five-Year Plan", "a figure differs from the quote"),  # 13 is not the term's
 ])
 def test_a_gloss_that_does_not_use_the_reports_term_is_not_shown(span, gloss, why):
-    target = "zh" if gloss[0] not in "the" else "en"
+    target = "en" if gloss.startswith("the ") else "zh"
     assert check(span, gloss, target, terms=TERMS) == why
 
 

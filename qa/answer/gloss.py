@@ -44,9 +44,15 @@ class Glosser(Protocol):
         ...
 
 
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+_MONTH = re.compile(r"\b(" + "|".join(_MONTHS) + r")\b")  # capitalised only: "may" is a verb
+
+
 def figures(text: str) -> list[Decimal]:
-    """The numbers in a text as values, sorted: "246,600" and "24.66万" are both 246600; "3.5%" is 3.5."""
-    out = []
+    """The numbers in a text as values, sorted: "246,600" and "24.66万" are both 246600; "3.5%" is 3.5; an
+    English month is its number, as 6月 is ("June" is 6)."""
+    out = [Decimal(_MONTHS.index(m.group(1)) + 1) for m in _MONTH.finditer(text)]
     for m in _FIGURE.finditer(text):
         whole, frac, scale = m.group(1), m.group(2) or "", m.group(3)
         try:
@@ -241,6 +247,8 @@ def left_out(span: str, gloss: str) -> list[str]:
 
     if language(span) == "zh":
         said = set(tokenize(gloss))
+        if _MONTH.search(gloss):  # 6月 is June: its figure is the figure check's, and "June" says 月
+            span = re.sub(r"\d{1,2}\s*月", " ", span)
         return [w for w in chinese_words(span) if not _FIGURE.fullmatch(w) and not _meets_any(_senses(w), said)]
     rendered = set(tokenize(" ".join(_LATIN_WORD.findall(gloss))))
     for w in chinese_words(gloss):
@@ -275,13 +283,14 @@ def check(span: str, gloss: str | None, target: str, translator=None, terms: Ter
         return "no gloss"
     if language(gloss) != target or untranslated(gloss, target):
         return "partly untranslated"
-    if not figures_match(span, gloss):
+    source = "zh" if target == "en" else "en"
+    # a term's figures are its rendering's (No. 47 Regiment = 四十七团, 12th Five-Year Plan = 十二五): the term check's
+    if not figures_match(terms.without(span, source), terms.without(gloss, target)):
         return "a figure differs from the quote"
     if not units_kept(span, gloss):
         return "a unit or currency is lost"
     if not names_kept(span, gloss, translator) or (target == "zh" and not names_spelled(span, gloss)):
         return "a name is not the report's rendering"
-    source = "zh" if target == "en" else "en"
     if terms.missing(span, source, gloss, target):
         return "a term is not the termbase's rendering"
     if left_out(terms.without(span, source), gloss):
