@@ -25,6 +25,8 @@ GLOSS5 = ROOT / "tests" / "data" / "gloss5.questions.jsonl"  # blind, a fourth (
 EN_ZH = ROOT / "tests" / "data" / "en-about-zh.questions.jsonl"  # blind: English questions, Chinese edition
 GLOSS6 = ROOT / "tests" / "data" / "gloss6.questions.jsonl"  # blind, round 6 (the termbase)
 EN_ZH6 = ROOT / "tests" / "data" / "en-about-zh6.questions.jsonl"  # blind, round 6, into English
+GLOSS7 = ROOT / "tests" / "data" / "gloss7.questions.jsonl"  # blind, round 7 (the termbase, again)
+EN_ZH7 = ROOT / "tests" / "data" / "en-about-zh7.questions.jsonl"  # blind, round 7, into English
 ZH = ROOT / "tests" / "data" / "zh.questions.jsonl"  # blind: questions about the Chinese edition below
 ZH_REPORT = ROOT / "tests" / "data" / "zh-report"  # a Chinese edition of the bundled report, for tests
 GOOD = {"id": "a1", "question": "How many wells?", "relevant": ["r#1"], "answer": "12 wells", "type": "numeric"}
@@ -121,13 +123,14 @@ def test_shipped_set_size_and_types():
     assert len({q.question for q in qs if not q.history}) == len([q for q in qs if not q.history])
 
 
-@pytest.mark.parametrize("path", [SHIPPED, HOLDOUT, UNSEEN, GLOSS, GLOSS3, GLOSS4, GLOSS5, GLOSS6, ZH, EN_ZH, EN_ZH6],
-                         ids=["shipped", "held-out", "unseen", "gloss", "gloss3", "gloss4", "gloss5", "gloss6", "zh",
-                              "en-about-zh", "en-about-zh6"])
+@pytest.mark.parametrize("path", [SHIPPED, HOLDOUT, UNSEEN, GLOSS, GLOSS3, GLOSS4, GLOSS5, GLOSS6, GLOSS7, ZH, EN_ZH,
+                                  EN_ZH6, EN_ZH7],
+                         ids=["shipped", "held-out", "unseen", "gloss", "gloss3", "gloss4", "gloss5", "gloss6", "gloss7",
+                              "zh", "en-about-zh", "en-about-zh6", "en-about-zh7"])
 def test_question_sets_match_the_current_ingest(path, seed_corpus):
     """Every relevant id exists, and every answer lies inside one sentence of its relevant passage
     (the highlight is a sentence, so an answer across a sentence boundary could never be shown)."""
-    passages = {p.id: p for p in load_corpus(ZH_REPORT if path in (ZH, EN_ZH, EN_ZH6) else seed_corpus).passages}
+    passages = {p.id: p for p in load_corpus(ZH_REPORT if path in (ZH, EN_ZH, EN_ZH6, EN_ZH7) else seed_corpus).passages}
     qs = load_questions(path)
     assert check_against_passages(qs, passages.values()) == []
     for q in qs:
