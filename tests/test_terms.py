@@ -16,7 +16,8 @@ from tests.test_gloss import GlossingReader, _answer
 TERMS = Termbase((Term("Rain Plan", "雨露计划"), Term("division", "师"), Term("poor farm", "贫困团场"),
                   Term("farm", "团场"), Term("industrial poverty alleviation", "行业扶贫"),
                   Term("industrial poverty alleviation", "产业扶贫"), Term("Beita Mountain Ranch", "北塔山牧场"),
-                  Term("No. 47 Regiment", "四十七团"), Term("12th Five-Year Plan", "十二五")))
+                  Term("No. 47 Regiment", "四十七团"), Term("12th Five-Year Plan", "十二五"),
+                  Term("Corps’ Court", "兵团法院")))
 
 
 def test_terms_are_found_whole_longest_first_in_any_case_and_plural():
@@ -42,6 +43,8 @@ def test_terms_are_found_whole_longest_first_in_any_case_and_plural():
     ("the No. 47 Regiment", "四十八团", "a term is not the termbase's rendering"),
     ("十二五", "the 12th Five-Year Plan", None),
     ("十二五", "the 13th Five-Year Plan", "a figure differs from the quote"),  # 13 is not the term's
+    ("兵团法院", "the Corps' Court", None),  # a straight quote for the termbase's curly one
+    ("the Corps' Court", "兵团法院", None),
 ])
 def test_a_gloss_that_does_not_use_the_reports_term_is_not_shown(span, gloss, why):
     target = "en" if gloss.startswith("the ") else "zh"

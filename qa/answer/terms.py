@@ -6,7 +6,8 @@ A termbase is a plain file beside the reports, `<name>.terms.tsv`: one term a li
   so the model writes the report's term rather than a plain word for it (雨计划, 特殊扶贫).
 - **A check.** A gloss that leaves out the rendering of a term found in the quote is not shown.
 
-Matching: an English term matches whole words, any case, its last word also with a plural ending; a
+Matching: an English term matches whole words, any case, its last word also with a plural ending, curly
+and straight quotes alike; a
 Chinese term matches as written, and only from two characters up (a one-character term such as 师 is
 inside too many other words to be found in a Chinese quote, though it is still required in a Chinese
 gloss of an English quote that names it). Longer terms are found first; a shorter one inside a longer
@@ -38,7 +39,16 @@ class Term:
         return self.en if language == "en" else self.zh
 
 
+# one character for one, so that offsets in the folded text are the text's: curly quotes and dashes as plain ones
+_FOLD = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"})
+
+
+def _fold(text: str) -> str:
+    return text.translate(_FOLD)
+
+
 def _pattern(text: str, language: str) -> re.Pattern | None:
+    text = _fold(text)
     if language == "zh":
         return re.compile(re.escape(text)) if len(text) >= 2 else None
     words = text.split()
@@ -64,6 +74,7 @@ class Termbase:
 
     def _matches(self, text: str, language: str) -> list[tuple[int, int, Term]]:
         taken: list[tuple[int, int, Term]] = []
+        text = _fold(text)
         for pattern, term in self._patterns[language]:
             for m in pattern.finditer(text):
                 if not any(m.start() < e and s < m.end() for s, e, _ in taken):
@@ -87,7 +98,7 @@ class Termbase:
         out = []
         for term in self.found(span, source):
             renderings = [t.side(target) for t in self.terms if t.side(source) == term.side(source)]
-            if not any((_pattern(r, target) or re.compile(re.escape(r))).search(gloss) for r in renderings):
+            if not any((_pattern(r, target) or re.compile(re.escape(_fold(r)))).search(_fold(gloss)) for r in renderings):
                 out.append(term)
         return out
 
