@@ -283,7 +283,7 @@ def check(span: str, gloss: str | None, target: str, translator=None, terms: Ter
         return "no gloss"
     if language(gloss) != target or untranslated(gloss, target):
         return "partly untranslated"
-    source = "zh" if target == "en" else "en"
+    source = language(span)
     # a term's figures are its rendering's (No. 47 Regiment = 四十七团, 12th Five-Year Plan = 十二五): the term check's
     if not figures_match(terms.without(span, source), terms.without(gloss, target)):
         return "a figure differs from the quote"

@@ -18,7 +18,7 @@ from qa.answer import judge
 from qa.answer.compose import compose, two_reports
 from qa.answer.judge import THRESHOLDS, Thresholds, make_hits
 from qa.answer.reader_runtime import ReaderSlot
-from qa.answer.terms import Termbase, TermsUnreadable, load_terms
+from qa.answer.terms import NO_TERMS, TermsUnreadable, load_terms
 from qa.errors import BackendUnavailable, BadQuestion, IndexUnusable
 from qa.index.build import BuildReport, open_built, open_index
 from qa.index.embed import CrossLingualEmbedder, Embedder
@@ -58,7 +58,7 @@ class ReportQA:
         self.retriever = Retriever(index, embedder, xling=xling, backend=backend, records=records, vocabulary=vocabulary)
         self.lean = records is not None  # no passage, unit or vector held here: all read from Milvus
         self.store = None  # the Milvus store behind `backend`, when `open` made one
-        self.terms = Termbase()  # the reports' termbase, for the glosses (`open` reads the corpus folder's)
+        self.terms = NO_TERMS  # the reports' termbase, for the glosses (`open` reads the corpus folder's)
 
     @classmethod
     def open(cls, corpus_dir: Path, index_dir: Path, embedder: Embedder | None = None, *,
@@ -171,7 +171,7 @@ class ReportQA:
         limit = self.reader.gloss_words
         if limit is not None and g.words(text) > limit:
             return answer, "too long to gloss reliably"
-        terms = self.terms.found(text, "zh" if target == "en" else "en")
+        terms = self.terms.found(text, g.language(text))
         written = self.reader.gloss(g.prepared(text, target), target, terms)
         why = g.check(text, written, target, self.retriever.translator, self.terms)
         if why is not None:

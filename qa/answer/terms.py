@@ -6,12 +6,11 @@ A termbase is a plain file beside the reports, `<name>.terms.tsv`: one term a li
   so the model writes the report's term rather than a plain word for it (雨计划, 特殊扶贫).
 - **A check.** A gloss that leaves out the rendering of a term found in the quote is not shown.
 
-Matching: an English term matches whole words, any case, its last word also with a plural ending, curly
-and straight quotes alike; a
-Chinese term matches as written, and only from two characters up (a one-character term such as 师 is
-inside too many other words to be found in a Chinese quote, though it is still required in a Chinese
-gloss of an English quote that names it). Longer terms are found first; a shorter one inside a longer
-one's match is not found again.
+Matching: an English term matches whole words, any case, its last word also with a plural ending; curly
+and straight quotes alike. A Chinese term matches as written, and only from two characters up (a
+one-character term such as 师 is inside too many other words to be found in a Chinese quote, though it is
+still required in a Chinese gloss of an English quote that names it). Longer terms are found first; a
+shorter one inside a longer one's match is not found again.
 """
 
 from __future__ import annotations
@@ -47,10 +46,11 @@ def _fold(text: str) -> str:
     return text.translate(_FOLD)
 
 
-def _pattern(text: str, language: str) -> re.Pattern | None:
+def _pattern(text: str, language: str, *, short: bool = False) -> re.Pattern | None:
+    """How a term is found in a text in `language`; None for a one-character Chinese term unless `short`."""
     text = _fold(text)
     if language == "zh":
-        return re.compile(re.escape(text)) if len(text) >= 2 else None
+        return re.compile(re.escape(text)) if short or len(text) >= 2 else None
     words = text.split()
     body = r"\s+".join(re.escape(w) for w in words[:-1]) + (r"\s+" if len(words) > 1 else "")
     return re.compile(rf"(?<![\w-]){body}{re.escape(words[-1])}(?:s|es)?(?![\w-])", re.IGNORECASE)
@@ -95,12 +95,10 @@ class Termbase:
     def missing(self, span: str, source: str, gloss: str, target: str) -> list[Term]:
         """The terms named in the span of which the gloss has no rendering. A term the termbase renders in
         several ways (one line each) needs any one of them."""
-        out = []
-        for term in self.found(span, source):
-            renderings = [t.side(target) for t in self.terms if t.side(source) == term.side(source)]
-            if not any((_pattern(r, target) or re.compile(re.escape(_fold(r)))).search(_fold(gloss)) for r in renderings):
-                out.append(term)
-        return out
+        gloss = _fold(gloss)
+        return [term for term in self.found(span, source)
+                if not any(_pattern(t.side(target), target, short=True).search(gloss)
+                           for t in self.terms if t.side(source) == term.side(source))]
 
 
 NO_TERMS = Termbase()
