@@ -65,7 +65,12 @@ def offers(sentence: str, kind: str | None, question: str) -> bool:
     if kind is None:
         return False
     q = question.casefold()
-    # generators: `any` below stops at the first item the question lacks, before the rest is matched
+    return any(f not in q for f in _items(sentence, kind, kind == PLACE and bool(_DESTINATION_ASKED.search(question))))
+
+
+@lru_cache(maxsize=65536)  # a report's sentences are scored again for every question: their items are not
+def _items(sentence: str, kind: str, destination: bool) -> tuple[str, ...]:
+    """The items of the wanted kind in a sentence, case-folded (`destination`: places right after "to")."""
     if kind == QUANTITY:
         found = (m.group(0) for m in _QUANTITY.finditer(sentence) if not _DATE.fullmatch(m.group(0)))
     elif kind == DATE:
@@ -76,11 +81,11 @@ def offers(sentence: str, kind: str | None, question: str) -> bool:
         found = (m.group(0) for m in _NAME.finditer(sentence) if _AWARD.search(m.group(0)))
     elif kind == TITLE:
         found = (m.group(0)[1:-1] for m in _QUOTED.finditer(sentence))
-    elif kind == PLACE and _DESTINATION_ASKED.search(question):
+    elif destination:
         found = (m.group(0) for m in _NAME.finditer(sentence) if _AFTER_TO.search(sentence[: m.start()]))
     else:
         found = (m.group(0) for m in _NAME.finditer(sentence))
-    return any(f.casefold().strip() not in q for f in found)
+    return tuple(dict.fromkeys(f.casefold().strip() for f in found))
 
 
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
