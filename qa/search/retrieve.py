@@ -179,7 +179,7 @@ class Retriever:
         if mode == "hybrid":
             unknown = self.lexical.unknown_share(q_tokens)
             out = self._discount_unmatched(out, unknown)
-            out = self._second_opinion(out, query, q_cjk, xq, unknown)
+            out = self._second_opinion(out, query, q_cjk, xq)
             out = self._unnamed(out, query)
         out.sort(key=lambda c: (-c.score, c.row))
         return out[:k]
@@ -196,8 +196,8 @@ class Retriever:
         return [c if c.cross else replace(c, score=c.score - share * self.weights.bm25 * c.lexical, fused=c.score)
                 for c in out]
 
-    def _second_opinion(self, out: list[Candidate], query: str, q_cjk: bool, xq: np.ndarray | None,
-                        unknown: float) -> list[Candidate]:
+    def _second_opinion(self, out: list[Candidate], query: str, q_cjk: bool,
+                        xq: np.ndarray | None) -> list[Candidate]:
         """Add the second model's best unit cosine to each same-script passage's ranking score (the
         calibrated evidence score, `fused`, stays as it was). Its query vector is the cross-lingual one's
         e5 block when that was encoded anyway; else e5 encodes the question only when its opinion can
@@ -208,7 +208,7 @@ class Retriever:
         if xq is not None:
             self.second_calls["reused"] += 1
             qv = scale * xq[columns]
-        elif q_cjk or self.second_always or second_opinion_can_change(out, unknown):
+        elif q_cjk or self.second_always or second_opinion_can_change(out):
             self.second_calls["encoded"] += 1
             qv = scale * self._encode_query(model, query)
         else:
@@ -317,22 +317,29 @@ class Retriever:
         return (shown[0], best[1], best[2], best[3])
 
 
-def second_opinion_can_change(out: list[Candidate], unknown: float = 0.0) -> bool:
+# "Close": the margin within which hybrid's second passage joins the answer (qa/answer/judge.py,
+# THRESHOLDS["hybrid"].second_margin): a top this close to the next is open.
+SECOND_CLOSE = 0.08
+
+
+def second_opinion_can_change(out: list[Candidate]) -> bool:
     """The one rule for asking e5 about a question in the script of its candidates (an English question
     over English reports; a Chinese question always asks). e5 is asked when the first opinion leaves the
     best passage open:
     - BM25's best candidate, MiniLM's best and the ranking's best are not one passage; or
-    - the question is a paraphrase: most of its IDF mass (`unknown` > 0.5) is words no report uses, so
-      BM25 and MiniLM can agree on the wrong passage ("Where did investigators travel…" for "field
-      research"), which is what e5's second opinion was added for.
+    - the best two are close (ranking scores within `SECOND_CLOSE`): the paraphrase e5 was added for
+      ("Where did investigators travel…" for "field research") has all three on one wrong passage, 0.02
+      ahead of the next.
     Chosen on the tuning half of the shipped set and the tuning set (135 English questions): e5 changed the
-    top passage, its label or an abstention for 10 of them, all 10 among the 48 (36 %) this rule asks
-    about (docs/speed.md). Below the top, e5 may still reorder the other cards of a question it skips."""
-    if unknown > 0.5:
-        return True
-    same = [c for c in out if not c.cross]
+    top passage, its label or an abstention for 10 of them, all 10 among the 41 (30 %) this rule asks
+    about. It replaced "or most of the question's IDF mass is words no report uses", which asked 10 more
+    there and changed none (docs/speed.md). Below the top, e5 may still reorder the other cards of a
+    question it skips."""
+    same = sorted((c for c in out if not c.cross), key=lambda c: (-c.score, c.row))
     if len(same) < 2:
         return False
+    if same[0].score - same[1].score < SECOND_CLOSE:
+        return True
 
     def best(key):
         return max(same, key=lambda c: (key(c), c.score, -c.row)).row
