@@ -27,6 +27,7 @@ GLOSS6 = ROOT / "tests" / "data" / "gloss6.questions.jsonl"  # blind, round 6 (t
 EN_ZH6 = ROOT / "tests" / "data" / "en-about-zh6.questions.jsonl"  # blind, round 6, into English
 GLOSS7 = ROOT / "tests" / "data" / "gloss7.questions.jsonl"  # blind, round 7 (the termbase, again)
 EN_ZH7 = ROOT / "tests" / "data" / "en-about-zh7.questions.jsonl"  # blind, round 7, into English
+SPEED9 = ROOT / "tests" / "data" / "speed9.questions.jsonl"  # blind, English: e5's rule (docs/speed.md)
 ZH = ROOT / "tests" / "data" / "zh.questions.jsonl"  # blind: questions about the Chinese edition below
 ZH_REPORT = ROOT / "tests" / "data" / "zh-report"  # a Chinese edition of the bundled report, for tests
 GOOD = {"id": "a1", "question": "How many wells?", "relevant": ["r#1"], "answer": "12 wells", "type": "numeric"}
@@ -124,9 +125,9 @@ def test_shipped_set_size_and_types():
 
 
 @pytest.mark.parametrize("path", [SHIPPED, HOLDOUT, UNSEEN, GLOSS, GLOSS3, GLOSS4, GLOSS5, GLOSS6, GLOSS7, ZH, EN_ZH,
-                                  EN_ZH6, EN_ZH7],
+                                  EN_ZH6, EN_ZH7, SPEED9],
                          ids=["shipped", "held-out", "unseen", "gloss", "gloss3", "gloss4", "gloss5", "gloss6", "gloss7",
-                              "zh", "en-about-zh", "en-about-zh6", "en-about-zh7"])
+                              "zh", "en-about-zh", "en-about-zh6", "en-about-zh7", "speed9"])
 def test_question_sets_match_the_current_ingest(path, seed_corpus):
     """Every relevant id exists, and every answer lies inside one sentence of its relevant passage
     (the highlight is a sentence, so an answer across a sentence boundary could never be shown)."""
