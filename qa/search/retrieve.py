@@ -335,7 +335,7 @@ def second_opinion_can_change(out: list[Candidate]) -> bool:
     about. It replaced "or most of the question's IDF mass is words no report uses", which asked 10 more
     there and changed none (docs/speed.md). Below the top, e5 may still reorder the other cards of a
     question it skips."""
-    same = sorted((c for c in out if not c.cross), key=lambda c: (-c.score, c.row))
+    same = sorted((c for c in out if not c.cross), key=lambda c: (-c.score, c.row))  # the ranking's order
     if len(same) < 2:
         return False
     if same[0].score - same[1].score < SECOND_CLOSE:
@@ -344,7 +344,7 @@ def second_opinion_can_change(out: list[Candidate]) -> bool:
     def best(key):
         return max(same, key=lambda c: (key(c), c.score, -c.row)).row
 
-    return not best(lambda c: c.score) == best(lambda c: c.lexical) == best(lambda c: c.dense)
+    return not same[0].row == best(lambda c: c.lexical) == best(lambda c: c.dense)
 
 
 def _singletons(tokens: list[str]) -> TermSets:
